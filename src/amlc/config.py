@@ -36,6 +36,28 @@ DEFAULTS: dict[str, Any] = {
         "test_csv": "dataset/test.csv",
         "images_dir": "images",  # shared image cache: each image is fetched once for all stages
     },
+    "inference": {
+        # "ocr": rapidocr + rules, CPU and offline, weaker. "vlm": the fine-tuned Qwen2-VL, wants a GPU.
+        "engine": "ocr",
+        # Rows handed to the engine at once and appended (flush + fsync) at once. Larger batches keep a
+        # GPU busy; a kill loses at most one batch; memory grows with it.
+        "batch_size": 32,
+        # Shards when neither --num-shards, AMLC_NUM_SHARDS nor a SLURM array says (see amlc.shards).
+        "num_shards": 1,
+        # Folder of the shard files; "" means <run.output_dir>/preds.
+        "preds_dir": "",
+        # Fetch the shard's missing images first. false: rows without an image on disk are left empty
+        # (reason image_missing), for offline runs over a prepared image folder.
+        "download": True,
+        # Threads that check images (can Pillow identify them?) ahead of the engine, so the GPU never
+        # waits on disk. More helps on network file systems.
+        "prefetch_workers": 4,
+        # Abstention, per entity: a prediction whose confidence is below the entity's threshold is left
+        # "" (reason below_threshold). Open: {item_weight: 0.35, voltage: 0.5}; an entity not listed
+        # never abstains, nor does an engine that gives no confidence. Blanks cost nothing a wrong
+        # answer would not (see amlc.inference); tune on validation: inference/tune_thresholds.py.
+        "thresholds": {},
+    },
     "postprocess": {
         # How "100-240V" and "[100.0, 240.0] volt" become one value: max | min | first | blank.
         "range_policy": "max",
