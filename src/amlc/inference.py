@@ -442,3 +442,39 @@ def merge_to_csv(input_dir: str | Path, test_csv: str | Path, output: str | Path
         frame[col] = frame[col].fillna("").astype(str)
     write_csv(frame, output)
     return result, frame
+
+
+# ---- tuning from a validation run -----------------------------------------------------------------
+
+def tune_from_preds(input_csv: str | Path, preds: str | Path, *,
+                    score: Callable[[Sequence[str], Sequence[str]], float] | None = None,
+                    ) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """Thresholds tuned on a finished inference run over labelled rows (an `entity_value` column).
+
+    Returns (thresholds, one report row per entity and one for "all": rows, F1 before and after).
+    """
+    if score is None:
+        from amlc.metric import f1_score as score
+    from amlc.shards import merge_shards
+    from amlc.tables import read_csv
+
+    table = read_csv(input_csv, required=["index", "entity_name", "entity_value"], what="validation CSV")
+    merged = merge_shards(preds, [int(i) for i in table["index"]])
+    entities = table["entity_name"].tolist()
+    truths = table["entity_value"].tolist()
+    candidates = [r.get("candidate") or "" for r in merged.records]
+    confidences = [_conf(r.get("confidence")) for r in merged.records]
+    thresholds = tune_thresholds(entities, truths, candidates, confidences, score=score)
+
+    def preds_with(th: Mapping[str, float]) -> list[str]:
+        return ["" if abstain(c, p, e, th) else c for c, p, e in zip(candidates, confidences, entities)]
+
+    before, after = preds_with({}), preds_with(thresholds)
+    report = []
+    for entity in [*sorted(set(entities)), "all"]:
+        rows = [i for i, e in enumerate(entities) if entity in ("all", e)]
+        pick = (lambda seq: [seq[i] for i in rows])  # noqa: E731
+        report.append({"entity": entity, "rows": len(rows), "threshold": thresholds.get(entity),
+                       "f1_before": score(pick(truths), pick(before)),
+                       "f1_after": score(pick(truths), pick(after))})
+    return thresholds, report
