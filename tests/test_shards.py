@@ -228,3 +228,17 @@ def test_merge_warns_about_a_torn_tail(tmp_path):
         fh.write(json.dumps(rec(5)).encode()[:10])
     result = merge_shards(tmp_path, order, fill_missing=True)
     assert result.filled == 1 and "unfinished line" in result.warnings[0]
+
+
+def test_a_file_system_without_locks_only_warns(tmp_path, monkeypatch, capsys):
+    fcntl = pytest.importorskip("fcntl")
+    import errno
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with ShardWriter(tmp_path / "shard-0-of-1.jsonl") as w:
+        w.append([rec(0)])
+    assert "cannot lock" in capsys.readouterr().err
+    assert done_indices(tmp_path / "shard-0-of-1.jsonl") == {0}

@@ -42,10 +42,12 @@ which shard to rerun; `fill_missing=True` leaves the missing rows empty (reason 
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import re
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -239,10 +241,14 @@ def _lock(fh: IO[bytes], path: Path) -> None:
         return
     try:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        fh.close()
-        raise InputError(f"{path} is being written by another process (its lock is held); run each "
-                         f"shard once at a time") from None
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+            fh.close()
+            raise InputError(f"{path} is being written by another process (its lock is held); run "
+                             f"each shard once at a time") from None
+        # Some cluster file systems (Lustre without -o flock, old NFS) have no locks at all: go on.
+        print(f"warning: cannot lock {path} ({exc.strerror}); make sure no other process runs this "
+              f"shard", file=sys.stderr)
 
 
 def _clean(value: Any) -> Any:
