@@ -58,10 +58,10 @@ class FakeEngine:
             with Image.open(req.image_path) as im:
                 r, g, b = im.convert("RGB").getpixel((0, 0))
             if b == 255:
-                out.append(Result(index=req.index, raw=f"pixel {r},{g},{b}", prediction="",
+                out.append(Result(index=req.index, raw=f"pixel \"{r}\",\n{g}, {b}", prediction="",
                                   confidence=None, reason="nothing_found"))
             else:
-                out.append(Result(index=req.index, raw=f"pixel {r},{g},{b}",
+                out.append(Result(index=req.index, raw=f"pixel \"{r}\",\n{g}, {b}",
                                   prediction=f"{r}.0 {unit_for(req.entity_name)}", confidence=g / 255))
         if self.log:
             with open(self.log, "a", encoding="utf-8") as fh:

@@ -147,6 +147,8 @@ def test_all_shards_then_merge(tmp_path, fake_engine, monkeypatch):
         if want_reason == "below_threshold":
             assert row["candidate"] == expected[row["index"]]["value"]
     assert "HTTP 404" in back.set_index("index").loc[1000 + 3 * 7, "reason"]
+    r, g, b = pixel(0)
+    assert back["raw"].iloc[0] == f'pixel "{r}",\n{g}, {b}'  # quotes, commas, newlines survive
 
     # The summaries add up to what was written; the side files are there.
     non_empty = int((back["prediction"] != "").sum())
@@ -385,7 +387,7 @@ def test_kill_9_and_resume_leave_no_duplicate_gap_or_torn_line(tmp_path):
     preds = tmp_path / "preds"
     args = ["--engine", "fake", "--input", csv, "--images", images, "--output_dir", preds,
             "--num-shards", "2", "--no-progress", "inference.batch_size=3"]
-    env = cli_env(tmp_path, FAKE_DL_SOURCE=str(remote), FAKE_ENGINE_DELAY="0.03")
+    env = cli_env(tmp_path, FAKE_DL_SOURCE=str(remote), FAKE_ENGINE_DELAY="0.05")
     shard0 = shard_path(preds, 0, 2)
     start, stop = shard_bounds(n_rows, 0, 2)
     mine = list(expected)[start:stop]
