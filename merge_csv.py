@@ -11,9 +11,13 @@ indices, and shard files of different splits in one folder, are errors (schema: 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
+
+# Runs from a plain checkout too (no install needed), like the other top-level scripts.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "src"))
 
 
 def build_parser() -> argparse.ArgumentParser:

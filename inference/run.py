@@ -8,8 +8,12 @@ stopped. Schemas: amlc.shards (shard file) and amlc.inference (side files, abste
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+
+# Runs from a plain checkout too (no install needed), like the other top-level scripts.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src"))
 
 EPILOG = """\
 shard numbering: 0-based. `--shard 3 --num-shards 8` is the 4th of 8 contiguous blocks of rows;

@@ -13,8 +13,12 @@ why a blank can beat an answer); apply them to a finished test run without re-in
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+
+# Runs from a plain checkout too (no install needed), like the other top-level scripts.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preds_dir", "--preds-dir", dest="preds_dir", required=True, metavar="DIR",
                    help="the shard files of the inference run over --input (all shards finished)")
     p.add_argument("--output", metavar="YAML", help="write the thresholds here as a config fragment")
+    p.add_argument("--acceptable", action="store_true",
+                   help="truths list acceptable answers separated by | and match by number and unit "
+                        "(the hand-labelled dims_dev set), as in amlc.metric")
     return p
 
 
@@ -34,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from amlc.config import save_config
     from amlc.inference import tune_from_preds
 
-    thresholds, report = tune_from_preds(args.input, args.preds_dir)
+    thresholds, report = tune_from_preds(args.input, args.preds_dir, acceptable=args.acceptable)
     print(f"{'entity':32s} {'rows':>7s} {'threshold':>10s} {'F1 before':>10s} {'F1 after':>9s}")
     for r in report:
         th = "" if r["threshold"] is None else f"{r['threshold']:.4f}"

@@ -83,47 +83,72 @@ def abstain(candidate: str, confidence: float | None, entity: str,
 
 
 def tune_thresholds(entities: Sequence[str], truths: Sequence[str], candidates: Sequence[str],
-                    confidences: Sequence[float | None], *,
-                    score: Callable[[Sequence[str], Sequence[str]], float] | None = None,
-                    max_grid: int = 200, rounds: int = 3) -> dict[str, float]:
-    """Per-entity thresholds maximising the overall F1 of validation rows (coordinate ascent).
+                    confidences: Sequence[float | None], *, acceptable: bool = False,
+                    rounds: int = 10) -> dict[str, float]:
+    """Per-entity thresholds maximising the overall F1 of validation rows (exact coordinate ascent).
 
-    F1 is computed over all rows together (as the competition does), so the entities interact through
-    it; each round tries, entity by entity, every threshold on a grid of that entity's confidences
-    (at most `max_grid` points, plus one above the highest, which blanks the entity) with the others
-    fixed, keeping strict improvements only, so ties keep the lower threshold (abstain less).
-    `score(truths, predictions)`: amlc.metric.f1_score unless given.
+    Each row has two possible outcomes under amlc.metric: answered (tp or fp) and blank (fn or tn).
+    A threshold t blanks the answered rows of its entity whose confidence is below t, so for one
+    entity, with the others fixed, every distinct confidence is a candidate and the sweep over them
+    is exact (counts add up; no grid). F1 is taken over all rows together, as the competition does,
+    so entities interact through it: sweeps repeat, entity by entity, until none improves F1. Only
+    strict improvements are kept, so ties keep the lower threshold (abstain less). A threshold above
+    every confidence of an entity blanks it entirely; rows without a confidence are never blanked.
     """
-    if score is None:
-        from amlc.metric import f1_score as score
+    from amlc.metric import Counts, outcome
+
     n = len(truths)
     if not n == len(entities) == len(candidates) == len(confidences):
         raise ValueError("entities, truths, candidates and confidences must have one value per row")
     conf = [_conf(c) for c in confidences]
+    answered = [outcome(c, t, acceptable) for c, t in zip(candidates, truths)]
+    blank = [outcome("", t, acceptable) for t in truths]
     rows_of: dict[str, list[int]] = {}
     for i, e in enumerate(entities):
-        rows_of.setdefault(e, []).append(i)
-    thresholds = {e: 0.0 for e in sorted(rows_of)}
-    preds = [c if not abstain(c, conf[i], entities[i], thresholds) else "" for i, c in enumerate(candidates)]
-    best = score(truths, preds)
+        if candidates[i] and conf[i] is not None:  # the rows a threshold can blank
+            rows_of.setdefault(e, []).append(i)
+    thresholds = {e: 0.0 for e in sorted(set(entities))}
+
+    def f1(counts: Counter) -> float:
+        return Counts(**{k: counts[k] for k in ("tp", "fp", "fn", "tn")}).f1
+
+    current = Counter(blank[i] if abstain(candidates[i], conf[i], entities[i], thresholds) else answered[i]
+                      for i in range(n))
+    best = f1(current)
     for _ in range(rounds):
         improved = False
-        for e, rows in rows_of.items():
-            values = sorted({conf[i] for i in rows if candidates[i] and conf[i] is not None})
-            if not values:
-                continue
-            if len(values) > max_grid:
-                values = [values[round(j * (len(values) - 1) / (max_grid - 1))] for j in range(max_grid)]
-            grid = [0.0, *values, values[-1] + 1e-6]
-            for t in grid:
-                trial = {**thresholds, e: t}
+        for e, rows in sorted(rows_of.items()):
+            rows = sorted(rows, key=lambda i: conf[i])
+            # Counts with every switchable row of e answered, whatever e's threshold is now.
+            base = current.copy()
+            for i in rows:
+                if conf[i] < thresholds[e]:
+                    base[blank[i]] -= 1
+                    base[answered[i]] += 1
+            counts = base.copy()
+            choice, choice_f1 = thresholds[e], best
+            for j, i in enumerate(rows):
+                # threshold conf[i] blanks rows[:j]; only distinct confidences are new thresholds
+                if j and conf[i] != conf[rows[j - 1]]:
+                    score = f1(counts)
+                    if score > choice_f1 or (score == choice_f1 and conf[i] < choice):
+                        choice, choice_f1 = conf[i], score
+                counts[answered[i]] -= 1
+                counts[blank[i]] += 1
+            above = conf[rows[-1]] + 1e-6  # every row of e blanked
+            score_all, score_none = f1(counts), f1(base)
+            for t, score in ((above, score_all), (0.0, score_none)):
+                if score > choice_f1 or (score == choice_f1 and t < choice):
+                    choice, choice_f1 = t, score
+            if choice_f1 > best:
+                improved = True
+            if choice != thresholds[e]:
+                counts = base.copy()
                 for i in rows:
-                    preds[i] = "" if abstain(candidates[i], conf[i], e, trial) else candidates[i]
-                s = score(truths, preds)
-                if s > best:
-                    best, thresholds, improved = s, trial, True
-            for i in rows:  # back to the kept threshold
-                preds[i] = "" if abstain(candidates[i], conf[i], e, thresholds) else candidates[i]
+                    if conf[i] < choice:
+                        counts[answered[i]] -= 1
+                        counts[blank[i]] += 1
+                current, best, thresholds[e] = counts, f1(counts), choice
         if not improved:
             break
     return thresholds
@@ -446,15 +471,14 @@ def merge_to_csv(input_dir: str | Path, test_csv: str | Path, output: str | Path
 
 # ---- tuning from a validation run -----------------------------------------------------------------
 
-def tune_from_preds(input_csv: str | Path, preds: str | Path, *,
-                    score: Callable[[Sequence[str], Sequence[str]], float] | None = None,
+def tune_from_preds(input_csv: str | Path, preds: str | Path, *, acceptable: bool = False,
                     ) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """Thresholds tuned on a finished inference run over labelled rows (an `entity_value` column).
 
-    Returns (thresholds, one report row per entity and one for "all": rows, F1 before and after).
+    Returns (thresholds, one report row per entity and one for "all": rows, threshold, F1 without
+    thresholds and with them).
     """
-    if score is None:
-        from amlc.metric import f1_score as score
+    from amlc.metric import f1_score
     from amlc.shards import merge_shards
     from amlc.tables import read_csv
 
@@ -464,7 +488,7 @@ def tune_from_preds(input_csv: str | Path, preds: str | Path, *,
     truths = table["entity_value"].tolist()
     candidates = [r.get("candidate") or "" for r in merged.records]
     confidences = [_conf(r.get("confidence")) for r in merged.records]
-    thresholds = tune_thresholds(entities, truths, candidates, confidences, score=score)
+    thresholds = tune_thresholds(entities, truths, candidates, confidences, acceptable=acceptable)
 
     def preds_with(th: Mapping[str, float]) -> list[str]:
         return ["" if abstain(c, p, e, th) else c for c, p, e in zip(candidates, confidences, entities)]
@@ -473,8 +497,7 @@ def tune_from_preds(input_csv: str | Path, preds: str | Path, *,
     report = []
     for entity in [*sorted(set(entities)), "all"]:
         rows = [i for i, e in enumerate(entities) if entity in ("all", e)]
-        pick = (lambda seq: [seq[i] for i in rows])  # noqa: E731
         report.append({"entity": entity, "rows": len(rows), "threshold": thresholds.get(entity),
-                       "f1_before": score(pick(truths), pick(before)),
-                       "f1_after": score(pick(truths), pick(after))})
+                       "f1_before": f1_score([before[i] for i in rows], [truths[i] for i in rows], acceptable),
+                       "f1_after": f1_score([after[i] for i in rows], [truths[i] for i in rows], acceptable)})
     return thresholds, report
