@@ -359,6 +359,18 @@ def test_cli_shards_from_a_slurm_array_then_merge(tmp_path):
     assert out["index"].tolist() == list(expected)
     assert out.loc[out["index"] == 1000 + 3 * 4, "prediction"].item() == expected[1012]["value"]
 
+    # RAW.csv is what the last mile takes: postprocessing, then the organisers' sanity rules.
+    sub = tmp_path / "submission.csv"
+    proc = run_cli(["--test_filename", csv, "--input", raw, "--output_filename", sub], cli_env(tmp_path),
+                   script=ROOT / "postprocessing.py")
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli(["--test_filename", csv, "--output_filename", sub], cli_env(tmp_path),
+                   script=ROOT / "src" / "sanity.py")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    final = read_csv(sub, required=["index", "prediction"])
+    assert final["index"].tolist() == list(expected)
+    assert (final["prediction"] != "").sum() == (out["prediction"] != "").sum()
+
     # Thresholds chosen after the run, applied at merge time.
     proc = run_cli(["--input_dir", tmp_path / "preds", "--test_filename", csv, "--output_filename", raw,
                     "--rethreshold", "inference.thresholds={item_weight: 2}"],
