@@ -32,9 +32,9 @@ def unit_for(entity: str) -> str:
     return sorted(ENTITY_UNIT_MAP[entity])[0]
 
 
-def make_image(path: Path, red: int, green: int, blue: int = 0) -> Path:
+def make_image(path: Path, red: int, green: int, blue: int = 0, size: int = 4) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", (4, 4), (red, green, blue)).save(path)
+    Image.new("RGB", (size, size), (red, green, blue)).save(path)
     return path
 
 

@@ -222,6 +222,53 @@ def test_missing_images_without_download(tmp_path, fake_engine):
     assert s.empty_by_reason["no_image_link"] == 1 and s.empty_by_reason["image_undecodable"] == 1
 
 
+@pytest.fixture
+def image_server(tmp_path):
+    """A local HTTP server over tmp_path/served (the downloader's real network path, offline)."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    root = tmp_path / "served"
+    root.mkdir()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_runner_fetches_with_the_project_downloader(tmp_path, fake_engine, image_server):
+    download = pytest.importorskip("amlc.download", reason="amlc.download has not landed on main yet")
+    served, base = image_server
+    rows, want = [], {}
+    for pos in range(12):
+        entity = ENTITIES[pos % len(ENTITIES)]
+        r, g, _ = pixel(pos)
+        if pos != 5:  # image 5 is not on the server: HTTP 404
+            infer_fakes.make_image(served / f"p{pos}.png", r, g, size=64)
+        rows.append({"index": pos, "image_link": f"{base}/p{pos}.png", "group_id": 1, "entity_name": entity})
+        want[pos] = "" if pos == 5 else f"{r}.0 {infer_fakes.unit_for(entity)}"
+    csv = tmp_path / "input.csv"
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    images, preds = tmp_path / "images", tmp_path / "preds"
+    s = run_shard(config(), 0, 1, input_csv=csv, images_dir=images, output_dir=preds, progress=False,
+                  log=lambda m: None)  # downloader=None: the real amlc.download
+    assert (s.predicted_now, s.non_empty) == (12, 11)
+    for row in rows:
+        assert download.local_path(row["image_link"], images).exists() == (row["index"] != 5)
+    got = {r["index"]: r for r in read_shard(shard_path(preds, 0, 1)).records}
+    assert {i: r["prediction"] for i, r in got.items()} == want
+    assert got[5]["reason"].startswith("download_failed")
+    manifest = pd.read_csv(preds / "shard-0-of-1.download.csv", keep_default_na=False)
+    assert len(manifest) == 12 and (manifest["status"] == "ok").sum() == 11
+
+
 def test_an_empty_shard_still_writes_its_file(tmp_path, fake_engine):
     csv, images, _, _ = make_dataset(tmp_path, n_rows=3)
     s = run_shard(config(), 4, 6, input_csv=csv, images_dir=images, output_dir=tmp_path / "p",
