@@ -23,10 +23,13 @@ inference.num_shards. A SLURM array job, one GPU per shard:
     #!/bin/bash
     #SBATCH --array=0-7          # 8 shards (1-8 works too: K = ID - SLURM_ARRAY_TASK_MIN)
     #SBATCH --gres=gpu:1
-    python inference/run.py --config configs/gpu.yaml
+    python inference/run.py --engine vlm      # K and N from the array
     # same as: --shard $SLURM_ARRAY_TASK_ID --num-shards $SLURM_ARRAY_TASK_COUNT
 
 other schedulers: export AMLC_SHARD=$((SGE_TASK_ID - 1)) AMLC_NUM_SHARDS=8 (or pass the flags).
+one machine with 4 GPUs:
+    for k in 0 1 2 3; do CUDA_VISIBLE_DEVICES=$k python inference/run.py --engine vlm \
+        --shard $k --num-shards 4 --no-progress > shard-$k.log 2>&1 & done; wait
 Requeued or killed jobs just run again: rows already in the shard file are skipped. Then:
 
     python merge_csv.py --input_dir outputs/default/preds --test_filename dataset/test.csv \\
