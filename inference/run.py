@@ -28,7 +28,7 @@ inference.num_shards. A SLURM array job, one GPU per shard:
 
 other schedulers: export AMLC_SHARD=$((SGE_TASK_ID - 1)) AMLC_NUM_SHARDS=8 (or pass the flags).
 one machine with 4 GPUs:
-    for k in 0 1 2 3; do CUDA_VISIBLE_DEVICES=$k python inference/run.py --engine vlm \
+    for k in 0 1 2 3; do CUDA_VISIBLE_DEVICES=$k python inference/run.py --engine vlm \\
         --shard $k --num-shards 4 --no-progress > shard-$k.log 2>&1 & done; wait
 Requeued or killed jobs just run again: rows already in the shard file are skipped. Then:
 
