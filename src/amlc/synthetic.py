@@ -61,6 +61,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from amlc.units import format_value
+
 KINDS: tuple[str, ...] = ("dimensions", "packaging", "spec_table", "bottle", "battery", "charger",
                           "power", "max_load")
 # Dimensions dominate the real data (width/height/depth are half of train.csv); the rest share the
@@ -96,10 +98,6 @@ LIQUIDS = ("Olive Oil", "Red Wine", "Shampoo", "Mineral Water", "Dish Soap", "Bo
 
 def truth_value(value: float, unit: str) -> str:
     """The competition's value format: Python float repr, one space, the full unit name."""
-    try:
-        from amlc.units import format_value
-    except ImportError:  # amlc.units not merged yet
-        return f"{float(value)!r} {unit}"
     return format_value(value, unit)
 
 
