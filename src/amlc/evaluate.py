@@ -7,6 +7,10 @@ they are and after postprocessing, so the gain of the last mile is always visibl
 index must have a prediction (or pass --allow-missing to score absent rows as empty); a prediction
 for an index the labels do not have is an error. The last line printed is `F1 0.xxxx`.
 
+report.html (`--report`, amlc.report): the scores, errors by kind and a gallery of failures; the
+labels' image_link finds thumbnails under `--images`, and a predictions file's optional `raw` (the
+engine's own text) and `reason` columns are shown beside each failure.
+
 metrics.json (`--metrics`): {"f1", "raw_f1" (or null), "rows", "per_entity": [{entity_name, tp, fp,
 fn, tn, rows, precision, recall, f1}, ...], "raw_per_entity", "labels", "predictions", "raw"}.
 """

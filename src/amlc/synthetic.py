@@ -897,7 +897,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m amlc.synthetic",
         description="Render labelled synthetic product images (packaging, bottles, spec tables, battery and "
                     "charger labels, power badges, max-load claims, dimension drawings) for all eight "
-                    "entities, and write train.csv / test.csv / labels.csv in the competition's layout.")
+                    "entities, and write train.csv / test.csv / labels.csv in the competition's layout.",
+        epilog="Writes OUT/images/*.jpg, OUT/train.csv (image_link,group_id,entity_name,entity_value), "
+               "OUT/test.csv (index,image_link,group_id,entity_name), OUT/labels.csv (test rows + "
+               "entity_value; empty where the entity is not on the image) and OUT/meta.csv (every row "
+               "with its image kind, split and the printed answer text). Labelling rules: see the "
+               "module docstring (python -c 'import amlc.synthetic; help(amlc.synthetic)').")
     ap.add_argument("--out", required=True, help="output folder (images/ and the CSVs go here)")
     ap.add_argument("--n", type=int, required=True, help="number of images to render (each gives 1-4 rows)")
     ap.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives byte-identical "
@@ -907,8 +912,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                          f"(default {DEFAULT_BASE_URL}, never fetched)")
     ap.add_argument("--test-fraction", type=float, default=TEST_FRACTION,
                     help=f"share of each kind's images that go to test.csv/labels.csv (default {TEST_FRACTION})")
-    ap.add_argument("--workers", type=int, default=1,
-                    help="render in this many processes (the output does not depend on it; default 1)")
+    ap.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
+                    help="render in this many processes; the output does not depend on it "
+                         "(default: the CPU count, at most 4)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     paths = generate(args.out, args.n, args.seed, base_url=args.base_url, test_fraction=args.test_fraction,
