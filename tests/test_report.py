@@ -152,6 +152,23 @@ def test_gallery_takes_every_kind_and_respects_the_limit(scored):
     assert page.count('<span class="noimg">no image</span>') == 3
 
 
+@pytest.mark.parametrize("truth,prediction", [([], []), (["1.0 inch"], ["1.0 inch"]), ([""], ["2.0 inch"])])
+def test_tiny_inputs_render(truth, prediction):
+    rows = pd.DataFrame({"index": range(len(truth)), "entity_name": ["width"] * len(truth),
+                         "truth": truth, "prediction": prediction})
+    page = build_html(rows, title="tiny")
+    cells = _metric_cells(page)
+    assert cells[("f1", "ALL")] == f"{per_entity(rows, 'prediction', 'truth').iloc[-1]['f1']:.4f}"
+    assert ("No failures." in page) == (truth == prediction)
+
+
+def test_missing_columns_are_a_clear_error():
+    from amlc.errors import InputError
+
+    with pytest.raises(InputError, match="prediction"):
+        build_html(pd.DataFrame({"index": [0], "entity_name": ["width"], "truth": [""]}), title="t")
+
+
 def test_metrics_given_are_printed_as_given(scored):
     _, rows = scored
     table = per_entity(rows, "prediction", "truth")

@@ -301,7 +301,8 @@ def _kind_matrix(df: pd.DataFrame) -> str:
     ct = pd.crosstab(df["entity_name"], df["kind"])
     head = "".join(f"<th>{k}</th>" for k in KINDS)
     body = []
-    peak = max(1, int(ct.drop(columns=["correct"], errors="ignore").to_numpy().max())) if len(ct) else 1
+    errors = ct.drop(columns=["correct"], errors="ignore").to_numpy()
+    peak = max(1, int(errors.max())) if errors.size else 1
     for ent in ct.index:
         cells = []
         for k in KINDS:
