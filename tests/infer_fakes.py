@@ -87,11 +87,11 @@ def local_path(link: str, out_dir) -> Path:
     return Path(out_dir) / link.rsplit("/", 1)[-1]
 
 
-def download(links, out_dir, *, workers, timeout, retries, progress=True, manifest_path=None,
-             strict=False) -> Report:
+def download(links, out_dir, *, progress=True, manifest_path=None, strict=False, **knobs) -> Report:
     """Copies each link's file name from FAKE_DL_SOURCE; absent there -> failed (HTTP 404)."""
     CALLS.append({"links": list(links), "out_dir": Path(out_dir), "manifest_path": manifest_path,
-                  "workers": workers, "timeout": timeout, "retries": retries})
+                  "knobs": knobs})
+    retries = knobs.get("retries", 0)
     source = Path(os.environ.get("FAKE_DL_SOURCE", "/nonexistent"))
     rows = []
     for link in links:

@@ -244,11 +244,9 @@ def _save_config_beside(cfg: Mapping[str, Any], path: Path, log: Callable[[str],
 
 
 def _downloader_kwargs(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    # The downloader's own knobs live in its config section (`download`) once it has one.
+    # The downloader's knobs are the config's `download` section, keyword for keyword.
     section = cfg.get("download")
-    section = section if isinstance(section, Mapping) else {}
-    return {"workers": section.get("workers", 16), "timeout": section.get("timeout", 30.0),
-            "retries": section.get("retries", 3)}
+    return dict(section) if isinstance(section, Mapping) else {}
 
 
 def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
