@@ -36,6 +36,10 @@ DEFAULTS: dict[str, Any] = {
         "test_csv": "dataset/test.csv",
         "images_dir": "images",  # shared image cache: each image is fetched once for all stages
     },
+    "postprocess": {
+        # How "100-240V" and "[100.0, 240.0] volt" become one value: max | min | first | blank.
+        "range_policy": "max",
+    },
     "inference": {
         # "ocr": rapidocr + rules, CPU and offline, weaker. "vlm": the fine-tuned Qwen2-VL, wants a GPU.
         "engine": "ocr",
@@ -57,10 +61,6 @@ DEFAULTS: dict[str, Any] = {
         # never abstains, nor does an engine that gives no confidence. Blanks cost nothing a wrong
         # answer would not (see amlc.inference); tune on validation: inference/tune_thresholds.py.
         "thresholds": {},
-    },
-    "postprocess": {
-        # How "100-240V" and "[100.0, 240.0] volt" become one value: max | min | first | blank.
-        "range_policy": "max",
     },
 }
 
