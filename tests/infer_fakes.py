@@ -62,7 +62,8 @@ class FakeEngine:
                                   confidence=None, reason="nothing_found"))
             else:
                 out.append(Result(index=req.index, raw=f"pixel \"{r}\",\n{g}, {b}",
-                                  prediction=f"{r}.0 {unit_for(req.entity_name)}", confidence=g / 255))
+                                  prediction=f"{r}.0 {unit_for(req.entity_name)}", confidence=g / 255,
+                                  extra={"pixel": (r, g, b)}))
         if self.log:
             with open(self.log, "a", encoding="utf-8") as fh:
                 fh.writelines(f"{req.index}\n" for req in requests)

@@ -159,6 +159,9 @@ def test_all_shards_then_merge(tmp_path, fake_engine, monkeypatch):
     assert sum(sum(s.empty_by_reason.values()) for s in summaries) == 40 - non_empty
     saved = yaml.safe_load((preds / "shard-1-of-3.config.yaml").read_text())
     assert saved["inference"]["thresholds"] == thresholds and saved["inference"]["engine"] == "fake"
+    assert saved["data"]["test_csv"] == str(csv) and saved["inference"]["num_shards"] == 3
+    first = read_shard(shard_path(preds, 0, 3)).records[0]
+    assert first["extra"] == {"pixel": list(pixel(0))} and first["seconds"] > 0
     assert json.loads((preds / "shard-2-of-3.summary.json").read_text())["rows"] == 13
     engine_saw = fake_engine.read_text().split()
     assert len(engine_saw) == len(set(engine_saw)) == 40 - 3  # all but no-link, gone, broken

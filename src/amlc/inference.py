@@ -281,9 +281,12 @@ def _record(index: int, entity: str, res: Result | None, reason: str, engine: st
         reason = "below_threshold"
     else:
         reason = ""
-    return {"index": index, "entity_name": entity, "prediction": "" if reason else candidate,
-            "candidate": candidate, "confidence": confidence, "raw": res.raw or "", "reason": reason,
-            "engine": engine, "seconds": round(seconds, 6)}
+    record = {"index": index, "entity_name": entity, "prediction": "" if reason else candidate,
+              "candidate": candidate, "confidence": confidence, "raw": res.raw or "", "reason": reason,
+              "engine": engine, "seconds": round(seconds, 6)}
+    if res.extra:
+        record["extra"] = res.extra
+    return record
 
 
 # ---- the runner ------------------------------------------------------------------------------------
@@ -311,6 +314,9 @@ def run_shard(cfg: dict[str, Any], shard: int, num_shards: int, *,
     input_csv = Path(input_csv) if input_csv is not None else resolve_path(cfg["data"]["test_csv"])
     images_dir = Path(images_dir) if images_dir is not None else resolve_path(cfg["data"]["images_dir"])
     out_dir = Path(output_dir) if output_dir is not None else preds_dir(cfg)
+    # The saved config says what this run really used, flags included.
+    cfg["data"]["test_csv"], cfg["data"]["images_dir"] = str(input_csv), str(images_dir)
+    inf["preds_dir"], inf["num_shards"] = str(out_dir), num_shards
 
     from amlc.tables import read_csv
 

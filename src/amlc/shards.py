@@ -27,6 +27,7 @@ UTF-8, one JSON object per line, one line per input row of the shard, in the ord
     engine       str         the engine that produced the row
     seconds      float       the engine's wall time for the row's batch divided by the rows it held
                              (0 for rows the engine never saw, such as missing images)
+    extra        object      optional: the engine's own details (Result.extra), when it gave any
 
 Crash safety. A batch's lines go out in one write, then flush + fsync, so a kill -9 can only tear the
 last line. `ShardWriter` takes an exclusive lock on the file (two processes on one shard would
@@ -260,7 +261,7 @@ def _clean(value: Any) -> Any:
 
 def encode_record(record: Mapping[str, Any]) -> bytes:
     return (json.dumps({k: _clean(v) for k, v in record.items()}, ensure_ascii=False,
-                       separators=(",", ":")) + "\n").encode("utf-8")
+                       separators=(",", ":"), default=str) + "\n").encode("utf-8")
 
 
 class ShardWriter:
