@@ -13,14 +13,17 @@ k-th comma-separated step of <script>, the last step repeating. Steps:
     truncfile    a truncated JPEG with a matching Content-Length (a broken file, not a cut transfer)
     html         200 text/html error page        garbage     200 image/jpeg random bytes
     huge         a PNG of 12000x12000 pixels (a decompression bomb, ~20 KB on the wire)
-    big          the image padded to BIG_BYTES with a JPEG comment, no Content-Length
+    big          the image padded to BIG_BYTES with JPEG comments, no Content-Length (read to learn)
+    bigcl        the same with its Content-Length (a client can refuse it unread)
     redirect     302 to /img/<name>              redirect-file  302 to file:///etc/passwd
     stall:MS     wait MS milliseconds before answering (meant to exceed the client's timeout)
     placeholder  the organisers' black 100x100 placeholder JPEG
 
-`latency` (seconds) delays every answer, like a far-away CDN. `counts[path]` is how many requests
-each path got (thread-safe), so a test can prove a file was not fetched twice; GET /_stats returns the
-counts as JSON when the server runs in another process (`python tests/imageserver.py`).
+`latency` (seconds) delays every answer, like a far-away CDN; `connect_latency` delays the first answer
+on each new connection on top of that, like the TCP and TLS handshakes a real https link costs. `counts[path]` is how many requests
+each path got and `times[path]` when (time.monotonic()), so a test can prove a file was not fetched
+twice or that a retry waited; GET /_stats returns the counts as JSON when the server runs in another
+process (`serve_in_process`, or `python tests/imageserver.py`).
 """
 
 from __future__ import annotations
@@ -99,8 +102,12 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/_stats":
             return self._send(200, json.dumps(owner.snapshot()).encode(), "application/json")
         k = owner._count(path)
-        if owner.latency:
-            time.sleep(owner.latency)
+        delay = owner.latency
+        if not getattr(self, "_warm", False):  # one handler object serves one connection
+            self._warm = True
+            delay += owner.connect_latency
+        if delay:
+            time.sleep(delay)
         parts = path.lstrip("/").split("/", 2)
         if len(parts) == 2 and parts[0] == "img":
             return self._step("ok", parts[1])
@@ -150,7 +157,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, owner.bomb(), "image/png")
         if kind == "placeholder":
             return self._send(200, _placeholder(), "image/jpeg")
-        if kind == "big":
+        if kind in ("big", "bigcl"):
             data = owner.image(name)
             pad = BIG_BYTES - len(data)
             # A JPEG comment segment holds at most 65533 bytes: pad with as many as it takes.
@@ -162,6 +169,8 @@ class _Handler(BaseHTTPRequestHandler):
             body = data[:2] + b"".join(segs) + data[2:]
             self.send_response(200)
             self.send_header("Content-Type", "image/jpeg")
+            if kind == "bigcl":
+                self.send_header("Content-Length", str(len(body)))
             self.send_header("Connection", "close")
             self.end_headers()
             self.close_connection = True
@@ -195,10 +204,13 @@ class _Server(ThreadingHTTPServer):
 
 
 class ImageServer:
-    def __init__(self, latency: float = 0.0, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, latency: float = 0.0, host: str = "127.0.0.1", port: int = 0,
+                 connect_latency: float = 0.0):
         self.latency = latency
+        self.connect_latency = connect_latency
         self.images: dict[str, bytes] = {}
         self.counts: Counter[str] = Counter()
+        self.times: dict[str, list[float]] = {}
         self.errors = 0
         self._lock = threading.Lock()
         self._bomb: bytes | None = None
@@ -232,10 +244,14 @@ class ImageServer:
     def _count(self, path: str) -> int:
         with self._lock:
             self.counts[path] += 1
+            self.times.setdefault(path, []).append(time.monotonic())
             return self.counts[path]
 
     def requests_for(self, url: str) -> int:
         return self.counts[urlsplit(url).path]
+
+    def times_for(self, url: str) -> list[float]:
+        return list(self.times.get(urlsplit(url).path, []))
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
@@ -258,9 +274,9 @@ class ImageServer:
         self.stop()
 
 
-def serve_in_process(latency: float, images: dict[str, bytes], ready) -> None:
+def serve_in_process(latency: float, images: dict[str, bytes], ready, connect_latency: float = 0.0) -> None:
     """Run a server until killed (target of a multiprocessing.Process); sends the port to `ready`."""
-    srv = ImageServer(latency=latency)
+    srv = ImageServer(latency=latency, connect_latency=connect_latency)
     srv.images.update(images)
     ready.send(srv.port)
     srv._httpd.serve_forever(poll_interval=0.05)
