@@ -36,16 +36,17 @@ DEFAULTS: dict[str, Any] = {
         "test_csv": "dataset/test.csv",
         "images_dir": "images",  # shared image cache: each image is fetched once for all stages
     },
+    "postprocess": {
+        # How "100-240V" and "[100.0, 240.0] volt" become one value: max | min | first | blank.
+        "range_policy": "max",
+    },
     "sample": {
-        # Rows to fine-tune on (train + val together). More rows: a better model, but a longer
-        # download and a longer training run; a few thousand is the usual starting point.
-        "size": 5000,
-        # If > 0, sample this share of the usable training rows instead of `size`.
-        "fraction": 0.0,
-        # Share of the sample held out for validation (no image link is in both splits). Too small
-        # and the validation F1 is noise; too large and it costs training rows.
-        "val_fraction": 0.1,
-        "seed": 42,  # same seed + same train.csv -> the same sample, row for row
+        # Rows of train.csv to fine-tune on (stratified by entity). More rows: better model, longer
+        # training and download. `size` wins over `fraction`; both null: every row.
+        "size": 20000,
+        "fraction": None,
+        # Share of the sample held out for the validate stage's F1 (never trained on).
+        "val_fraction": 0.05,
     },
     "download": {
         # Requests in flight at once. More hides more network latency (throughput ~ workers / latency)
@@ -74,10 +75,6 @@ DEFAULTS: dict[str, Any] = {
         # Threads validating images with Pillow (it releases the GIL while decoding); 0 = one per CPU
         # (at most 8). Fewer leaves CPU to other work; more cannot beat the core count.
         "validate_threads": 0,
-    },
-    "postprocess": {
-        # How "100-240V" and "[100.0, 240.0] volt" become one value: max | min | first | blank.
-        "range_policy": "max",
     },
 }
 
