@@ -5,9 +5,9 @@
 A server process (tests/imageserver.py) serves --images JPEGs of ~100 KB (64 distinct 700x700 photos
 with sensor noise, under distinct names), answering every request after --latency seconds.
 
-1. clean: images/s of amlc.download at its defaults (validates every image, atomic writes, manifest)
-   and of the baseline built the organisers' way, a multiprocessing Pool(64) calling
-   urllib.request.urlretrieve (no validation). Rounds alternate baseline/ours so that machine load
+1. clean: images/s of amlc.download (its defaults unless --workers; validates every image, writes
+   atomically, writes its manifest) and of the baseline built the organisers' way, a multiprocessing
+   Pool(64) calling urllib.request.urlretrieve (no validation). Rounds alternate baseline/ours so that machine load
    hits both alike. "CPU ms/img" is the client's CPU time (all its processes) per image.
 2. the same once more with --connect-latency extra on the first request of every connection, as the
    TCP + TLS handshakes of a real https link cost (0.1 s = two more round trips at 50 ms). The
@@ -92,12 +92,15 @@ def cpu_now() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
+WORKERS = DEFAULTS["download"]["workers"]
+
+
 def run(who: str, links: list[str], folder: Path) -> tuple[float, float]:
     """Fetch `links` into `folder` with one client; return (seconds, client CPU seconds)."""
     folder.mkdir(parents=True)
     c0, t0 = cpu_now(), time.perf_counter()
     if who == "ours":
-        report = download(links, folder, progress=False)
+        report = download(links, folder, progress=False, workers=WORKERS)
         assert report.ok + report.failed == len(links), report.summary()
     else:
         fn = _baseline_fetch if who == "baseline" else _organiser_fetch
@@ -147,13 +150,17 @@ def clean_rounds(title: str, server: Server, names: list[str], rounds: int, work
 
 
 def main() -> None:
+    global WORKERS
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--images", type=int, default=2000)
     ap.add_argument("--latency", type=float, default=0.05, help="seconds the server waits per request")
     ap.add_argument("--connect-latency", type=float, default=0.1,
                     help="extra seconds on a connection's first request in scenario 2 (0: skip it)")
     ap.add_argument("--rounds", type=int, default=2, help="alternating baseline/ours rounds (scenario 1)")
+    ap.add_argument("--workers", type=int, default=WORKERS,
+                    help=f"amlc.download requests in flight (default: its default, {WORKERS})")
     args = ap.parse_args()
+    WORKERS = args.workers
 
     distinct = [make_jpeg(f"bench{i}", size=(700, 700), noise=0.1) for i in range(64)]
     images = {f"b{i:05d}.jpg": distinct[i % len(distinct)] for i in range(args.images)}
@@ -161,8 +168,8 @@ def main() -> None:
     mean_kb = sum(map(len, images.values())) / len(images) / 1024
     work = Path(tempfile.mkdtemp(prefix="amlc-bench-"))
     print(f"{len(images)} JPEGs of {mean_kb:.0f} KB on average; {os.cpu_count()} CPUs, load average "
-          f"{os.getloadavg()[0]:.1f} at start; amlc.download at its defaults "
-          f"({DEFAULTS['download']['workers']} requests in flight, every image validated)")
+          f"{os.getloadavg()[0]:.1f} at start; amlc.download with {WORKERS} requests in flight, "
+          "every image validated")
     try:
         server = Server(images, args.latency)
         clean_rounds(f"1. clean, {args.latency * 1000:.0f} ms per request", server, names, args.rounds, work)

@@ -50,7 +50,9 @@ DEFAULTS: dict[str, Any] = {
     },
     "download": {
         # Requests in flight at once. More hides more network latency (throughput ~ workers / latency)
-        # until the CPU (decoding every image) or the CDN (429s) says stop; 64 matches the organisers.
+        # until the CPU (decoding every image to validate it) or the CDN (429s) says stop. 64 matches
+        # the organisers; on a 2-4 core machine the CPU is the limit anyway, on many cores and a fast
+        # link 128-256 is worth a try (bench/bench_download.py --workers N measures it).
         "workers": 64,
         # Seconds to connect, and of silence while reading, before an attempt counts as failed and is
         # retried; an attempt is also abandoned after 10x this in total. Too low fails slow links,

@@ -398,6 +398,8 @@ async def _fetch_all(tasks: list[_Task], opts: _Opts, bar, stop: threading.Event
                 finish(task, "failed", f"{exc}{task.note}")
             except OSError as exc:  # the disk, not the network: out of space, permissions
                 finish(task, "failed", f"write error: {exc}{task.note}")
+            except Exception as exc:  # noqa: BLE001 - one odd link must not stop a worker (and the run)
+                finish(task, "failed", f"unexpected error: {type(exc).__name__}: {exc}{task.note}")
             else:
                 task.bytes = len(data)
                 finish(task, "ok")
