@@ -51,7 +51,7 @@ class Counts:
                 "recall": self.recall, "f1": self.f1}
 
 
-def cellcell_text(x: object) -> str:
+def cell_text(x: object) -> str:
     """A CSV cell as scored: missing (None, NaN) is "", text is stripped."""
     if x is None or (isinstance(x, float) and x != x):
         return ""
