@@ -134,6 +134,10 @@ def merge(base: dict[str, Any], update: Mapping[str, Any], where: str = "") -> d
             if not isinstance(value, Mapping):
                 raise InputError(f"config key {name!r} is a section; give it a mapping, not {value!r}")
             out[key] = merge(default, value, f"{name}.")
+        elif isinstance(default, dict) and isinstance(value, Mapping):
+            # an open dict (per-entity thresholds...): a file or override adds and replaces keys,
+            # it does not drop the ones set before
+            out[key] = {**default, **copy.deepcopy(dict(value))}
         elif not _type_ok(default, value):
             raise InputError(f"config key {name!r} wants a {type(default).__name__} "
                              f"(default {default!r}), got {value!r}")
