@@ -1,0 +1,122 @@
+"""F1 exactly as the competition scores it. Pure functions, no I/O.
+
+For each row, with OUT the prediction and GT the truth (both stripped):
+  TP: OUT != "" and GT != "" and OUT == GT
+  FP: OUT != "" and GT != "" and OUT != GT,  or  OUT != "" and GT == ""
+  FN: OUT == "" and GT != ""
+  TN: OUT == "" and GT == ""  (counts for nothing)
+precision = TP / (TP + FP), recall = TP / (TP + FN), F1 = 2PR / (P + R), 0 where undefined.
+So a wrong answer costs the same as a blank when the truth is non-empty (FP vs FN, both lower F1),
+but when the truth is empty a blank is free and any answer is a false positive.
+
+Equality is exact string equality, as on the leaderboard: "10 inch" and "10.0 inch" differ. For the
+hand-labelled dimension set (dims_dev) a truth may list several acceptable answers separated by "|",
+and a prediction matches one when its number (as a float) and unit are equal (`acceptable=True`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Counts:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    tn: int = 0
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    @property
+    def rows(self) -> int:
+        return self.tp + self.fp + self.fn + self.tn
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {**asdict(self), "rows": self.rows, "precision": self.precision,
+                "recall": self.recall, "f1": self.f1}
+
+
+def _text(x: object) -> str:
+    if x is None or (isinstance(x, float) and x != x):
+        return ""
+    return str(x).strip()
+
+
+def _as_pair(s: str) -> tuple[float, str] | None:
+    parts = s.split(maxsplit=1)
+    if len(parts) != 2:
+        return None
+    try:
+        return float(parts[0]), " ".join(parts[1].split())
+    except ValueError:
+        return None
+
+
+def is_match(prediction: object, truth: object, acceptable: bool = False) -> bool:
+    """Does a non-empty prediction equal the (non-empty) truth?"""
+    out, gt = _text(prediction), _text(truth)
+    if not out or not gt:
+        return False
+    if not acceptable:
+        return out == gt
+    pair = _as_pair(out)
+    return pair is not None and any(pair == _as_pair(a.strip()) for a in gt.split("|"))
+
+
+def outcome(prediction: object, truth: object, acceptable: bool = False) -> str:
+    """"tp", "fp", "fn" or "tn" for one row."""
+    out, gt = _text(prediction), _text(truth)
+    if out and gt:
+        return "tp" if is_match(out, gt, acceptable) else "fp"
+    if out:
+        return "fp"
+    return "fn" if gt else "tn"
+
+
+def score(predictions: Iterable[object], truths: Iterable[object], acceptable: bool = False) -> Counts:
+    c = {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
+    for p, t in zip(predictions, truths, strict=True):
+        c[outcome(p, t, acceptable)] += 1
+    return Counts(**c)
+
+
+def f1_score(predictions: Iterable[object], truths: Iterable[object], acceptable: bool = False) -> float:
+    return score(predictions, truths, acceptable).f1
+
+
+def per_entity(df: pd.DataFrame, prediction: str = "prediction", truth: str = "truth",
+               acceptable: bool = False) -> pd.DataFrame:
+    """One row per entity_name plus "ALL": tp, fp, fn, tn, rows, precision, recall, f1."""
+    rows = []
+    for entity, part in sorted(df.groupby("entity_name"), key=lambda kv: kv[0]):
+        rows.append({"entity_name": entity,
+                     **score(part[prediction], part[truth], acceptable).as_dict()})
+    rows.append({"entity_name": "ALL", **score(df[prediction], df[truth], acceptable).as_dict()})
+    return pd.DataFrame(rows)
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """The per-entity table as fixed-width text (what evaluate.py prints)."""
+    head = f"{'entity':<31} {'rows':>6} {'tp':>6} {'fp':>6} {'fn':>6} {'prec':>7} {'recall':>7} {'f1':>7}"
+    lines = [head, "-" * len(head)]
+    for r in table.itertuples(index=False):
+        if r.entity_name == "ALL":
+            lines.append("-" * len(head))
+        lines.append(f"{r.entity_name:<31} {r.rows:>6} {r.tp:>6} {r.fp:>6} {r.fn:>6} "
+                     f"{r.precision:>7.4f} {r.recall:>7.4f} {r.f1:>7.4f}")
+    return "\n".join(lines)

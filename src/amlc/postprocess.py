@@ -1,0 +1,113 @@
+"""Raw predictions -> final submission: every row "" or a valid "x unit" for its entity.
+
+Input RAW.csv (from merge_csv.py or any model): `index,prediction` (other columns are ignored).
+Input T.csv: the test file, which gives each row's entity_name and the output order.
+Output: `index,prediction` in T's index order; every row passes the sanity checker and uses a unit
+its entity allows (amlc.units.normalize does the work; see its policies). A summary counts the rows
+left unchanged, reformatted, converted, resolved from a range, and blanked, by reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from amlc.errors import InputError, cli
+from amlc.tables import read_csv, write_csv
+from amlc.units import RANGE_POLICIES, normalize_ex
+
+BLANK_REASONS = ("no number", "no unit", "unit not allowed", "range blanked")
+
+
+@dataclass
+class Summary:
+    rows: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    filled_missing: int = 0
+
+    @property
+    def changed(self) -> int:
+        return sum(n for r, n in self.reasons.items() if r not in ("unchanged", "empty"))
+
+    @property
+    def blanked(self) -> int:
+        return sum(self.reasons[r] for r in BLANK_REASONS)
+
+    def lines(self) -> list[str]:
+        out = [f"rows: {self.rows}",
+               f"  valid as given:           {self.reasons['unchanged']}",
+               f"  empty as given:           {self.reasons['empty']}",
+               f"  changed:                  {self.changed}",
+               f"    reformatted:            {self.reasons['reformatted']}",
+               f"    converted unit:         {self.reasons['converted']}",
+               f"    range -> one value:     {self.reasons['range']}",
+               f"    blanked:                {self.blanked}"]
+        out += [f"      {r + ':':<22}{self.reasons[r]}" for r in BLANK_REASONS if self.reasons[r]]
+        if self.filled_missing:
+            out.append(f"  missing from input, written empty: {self.filled_missing}")
+        return out
+
+
+def postprocess_frame(test: pd.DataFrame, raw: pd.DataFrame, range_policy: str = "max",
+                      allow_missing: bool = False) -> tuple[pd.DataFrame, Summary]:
+    """test: index + entity_name; raw: index + prediction. Returns (index, prediction) in test order."""
+    unknown = sorted(set(raw["index"]) - set(test["index"]))
+    if unknown:
+        raise InputError(f"raw predictions have {len(unknown)} index(es) not in the test file, "
+                         f"e.g. {unknown[:5]}")
+    by_index = dict(zip(raw["index"].tolist(), raw["prediction"].tolist()))
+    summary = Summary(rows=len(test))
+    missing = [i for i in test["index"].tolist() if i not in by_index]
+    if missing and not allow_missing:
+        raise InputError(f"raw predictions lack {len(missing)} index(es) of the test file, e.g. "
+                         f"{missing[:5]} (use --allow-missing to write them empty)")
+    summary.filled_missing = len(missing)
+    out = []
+    for index, entity in zip(test["index"].tolist(), test["entity_name"].tolist()):
+        result = normalize_ex(by_index.get(index, ""), entity, range_policy)
+        summary.reasons[result.reason] += 1
+        out.append(result.prediction)
+    return pd.DataFrame({"index": test["index"].to_numpy(), "prediction": out}), summary
+
+
+def postprocess_files(test_filename: str | Path, input_filename: str | Path, output_filename: str | Path,
+                      range_policy: str = "max", allow_missing: bool = False) -> Summary:
+    test = read_csv(test_filename, ["index", "entity_name"], "test file")
+    raw = read_csv(input_filename, ["index", "prediction"], "raw predictions file", check_entities=False)
+    out, summary = postprocess_frame(test, raw, range_policy, allow_missing)
+    write_csv(out, output_filename)
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="postprocessing.py",
+        description="Turn raw predictions into a valid submission: every value becomes \"\" or "
+                    "\"<number> <unit>\" with a unit the row's entity allows (spellings, decimal "
+                    "commas, ranges and exact unit conversions handled; see amlc.units).")
+    parser.add_argument("--test_filename", required=True,
+                        help="test CSV: gives each row's entity_name and the output order")
+    parser.add_argument("--input", required=True, help="raw predictions CSV with index,prediction")
+    parser.add_argument("--output_filename", required=True,
+                        help="where to write the submission CSV (index,prediction)")
+    parser.add_argument("--range-policy", default="max", choices=RANGE_POLICIES,
+                        help="how a range such as 100-240V becomes one value (default: max, the "
+                             "upper bound)")
+    parser.add_argument("--allow-missing", action="store_true",
+                        help="write test rows absent from --input as empty instead of failing")
+    args = parser.parse_args(argv)
+    summary = postprocess_files(args.test_filename, args.input, args.output_filename,
+                                args.range_policy, args.allow_missing)
+    print("\n".join(summary.lines()))
+    print(f"wrote {args.output_filename}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli(main))

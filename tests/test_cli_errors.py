@@ -1,0 +1,102 @@
+"""Bad input gets one clear line on stderr and exit 2, never a traceback, from every last-mile CLI."""
+
+from __future__ import annotations
+
+import pytest
+
+GOOD_TEST = "index,image_link,group_id,entity_name\n0,http://x/a.jpg,1,width\n1,http://x/b.jpg,1,voltage\n"
+GOOD_PRED = "index,prediction\n0,10 inch\n1,\n"
+GOOD_LABELS = "index,image_link,group_id,entity_name,entity_value\n0,http://x/a.jpg,1,width,10.0 inch\n1,http://x/b.jpg,1,voltage,\n"
+
+BAD_FILES = {
+    "missing file": None,
+    "empty file": b"",
+    "non-utf8": "index,prediction\n0,10 inch\n1,caf\xe9 5 volt\n".encode("latin-1"),
+    "header only, wrong columns": b"idx,pred\n0,10 inch\n",
+    "unknown entity": b"index,image_link,group_id,entity_name\n0,a.jpg,1,colour\n",
+    "NaN index": b"index,image_link,group_id,entity_name\n,a.jpg,1,width\n",
+    "NaN entity": b"index,image_link,group_id,entity_name\n0,a.jpg,1,\n",
+    "not csv at all": b"\x00\x01\x02\xff\xfe",
+}
+
+
+def _commands(tmp, bad):
+    test, pred, labels = tmp / "test.csv", tmp / "pred.csv", tmp / "labels.csv"
+    test.write_text(GOOD_TEST)
+    pred.write_text(GOOD_PRED)
+    labels.write_text(GOOD_LABELS)
+    return {
+        "postprocessing (test)": ["postprocessing.py", "--test_filename", bad, "--input", pred,
+                                  "--output_filename", tmp / "o.csv"],
+        "postprocessing (input)": ["postprocessing.py", "--test_filename", test, "--input", bad,
+                                   "--output_filename", tmp / "o.csv"],
+        "sanity (test)": ["src/sanity.py", "--test_filename", bad, "--output_filename", pred],
+        "evaluate (labels)": ["evaluate.py", "--labels", bad, "--predictions", pred],
+        "evaluate (predictions)": ["evaluate.py", "--labels", labels, "--predictions", bad],
+    }
+
+
+# predictions files carry no entity_name column, so entity errors only apply to test/labels files
+ENTITY_KINDS = ("unknown entity", "NaN entity")
+CASES = [(command, kind) for command in ("postprocessing (test)", "postprocessing (input)", "sanity (test)",
+                                         "evaluate (labels)", "evaluate (predictions)")
+         for kind in BAD_FILES
+         if not (kind in ENTITY_KINDS and command in ("postprocessing (input)", "evaluate (predictions)"))]
+
+
+@pytest.mark.parametrize("command,kind", CASES)
+def test_bad_input_is_a_clear_error(tmp_path, cli, kind, command):
+    bad = tmp_path / "bad.csv"
+    content = BAD_FILES[kind]
+    if content is not None:
+        bad.write_bytes(content)
+    proc = cli(*_commands(tmp_path, bad)[command])
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and len(lines[0]) < 400, lines
+
+
+def test_unknown_flag_is_a_usage_error(cli):
+    proc = cli("postprocessing.py", "--nope")
+    assert proc.returncode == 2 and "usage:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("script", ["postprocessing.py", "evaluate.py", "src/sanity.py",
+                                    "sample_code.py"])
+def test_help_explains_every_flag(cli, script):
+    proc = cli(script, "--help")
+    assert proc.returncode == 0
+    lines = [line.strip() for line in proc.stdout.split("options:")[1].splitlines() if line.strip()]
+    for i, line in enumerate(lines):
+        if line.startswith("-") and not line.startswith("-h"):
+            flag_only = "  " not in line  # argparse puts long flags' help on the next line
+            assert not flag_only or not lines[i + 1].startswith("-"), (script, line)
+
+
+def test_postprocessing_keeps_test_order_and_checks_indices(tmp_path, cli):
+    (tmp_path / "t.csv").write_text("index,image_link,group_id,entity_name\n5,a,1,width\n2,b,1,voltage\n"
+                                    "9,c,1,item_volume\n")
+    (tmp_path / "r.csv").write_text("index,prediction\n9,16 oz\n2,100-240V\n5,37\"\n")
+    proc = cli("postprocessing.py", "--test_filename", tmp_path / "t.csv", "--input", tmp_path / "r.csv",
+               "--output_filename", tmp_path / "o.csv")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "o.csv").read_text().splitlines() == [
+        "index,prediction", "5,37.0 inch", "2,240.0 volt", "9,16.0 fluid ounce"]
+    assert "converted unit:         1" in proc.stdout and "range -> one value:     1" in proc.stdout
+    (tmp_path / "r2.csv").write_text("index,prediction\n9,16 oz\n")
+    proc = cli("postprocessing.py", "--test_filename", tmp_path / "t.csv", "--input", tmp_path / "r2.csv",
+               "--output_filename", tmp_path / "o2.csv")
+    assert proc.returncode == 2 and "lack 2" in proc.stderr and not (tmp_path / "o2.csv").exists()
+    proc = cli("postprocessing.py", "--test_filename", tmp_path / "t.csv", "--input", tmp_path / "r2.csv",
+               "--output_filename", tmp_path / "o2.csv", "--allow-missing")
+    assert proc.returncode == 0 and "written empty: 2" in proc.stdout
+
+
+def test_sample_code_writes_a_valid_file(tmp_path, cli):
+    (tmp_path / "test.csv").write_text(GOOD_TEST)
+    proc = cli("sample_code.py", "--dataset", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    check = cli("src/sanity.py", "--test_filename", tmp_path / "test.csv", "--output_filename",
+                tmp_path / "test_out.csv")
+    assert check.returncode == 0, check.stdout

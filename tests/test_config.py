@@ -1,0 +1,54 @@
+"""amlc.config: YAML over defaults, key=value overrides, unknown keys and wrong types are errors."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from amlc.config import load_config, save_config
+from amlc.errors import InputError
+
+DEFAULTS = {"train": {"lr": 1e-4, "epochs": 1, "name": "x", "flag": False},
+            "inference": {"thresholds": {}}}
+
+
+def test_file_then_overrides(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("train:\n  lr: 2.0e-4\n  epochs: 3\n")
+    cfg = load_config(f, ["train.epochs=5", "inference.thresholds.width=0.5"], defaults=DEFAULTS)
+    assert cfg["train"] == {"lr": 2e-4, "epochs": 5, "name": "x", "flag": False}
+    assert cfg["inference"]["thresholds"] == {"width": 0.5}
+
+
+@pytest.mark.parametrize("override,message", [
+    ("train.lrr=1", "did you mean 'lr'"),
+    ("nope.x=1", "unknown config key 'nope'"),
+    ("train.epochs=two", "wants a int"),
+    ("train.flag=3", "wants a bool"),
+    ("train=3", "is a section"),
+    ("train.epochs", "key=value"),
+])
+def test_bad_overrides(override, message):
+    with pytest.raises(InputError, match=message):
+        load_config(None, [override], defaults=DEFAULTS)
+
+
+def test_int_is_accepted_for_a_float():
+    assert load_config(None, ["train.lr=1"], defaults=DEFAULTS)["train"]["lr"] == 1
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        load_config(tmp_path / "none.yaml", defaults=DEFAULTS)
+    (tmp_path / "bad.yaml").write_text("train: [1, 2\n")
+    with pytest.raises(InputError, match="not valid YAML"):
+        load_config(tmp_path / "bad.yaml", defaults=DEFAULTS)
+    (tmp_path / "list.yaml").write_text("- 1\n")
+    with pytest.raises(InputError, match="mapping"):
+        load_config(tmp_path / "list.yaml", defaults=DEFAULTS)
+
+
+def test_saved_config_round_trips(tmp_path):
+    cfg = load_config(None, ["train.epochs=7"], defaults=DEFAULTS)
+    save_config(cfg, tmp_path / "resolved.yaml")
+    assert yaml.safe_load((tmp_path / "resolved.yaml").read_text()) == cfg
