@@ -211,8 +211,8 @@ def sft(t: dict[str, Any], train_jsonl: str | os.PathLike, val_jsonl: str | os.P
     if t["require_gpu"]:
         require_gpu("training (train.require_gpu is true)")
     t = {**t, "model": model_ref(t["model"])}
-    check_model_source(t["model"], use_hf=t["use_hf"])
     prepare_swift(t["max_pixels"], offline=offline)
+    check_model_source(t["model"], use_hf=t["use_hf"])
     args = sft_arguments(t, Path(train_jsonl).resolve(),
                          Path(val_jsonl).resolve() if val_jsonl else None, out_dir, seed)
     write_text(out_dir / "sft_args.json", json.dumps(args, indent=2) + "\n")

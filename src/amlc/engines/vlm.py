@@ -48,6 +48,40 @@ def confidence_of(logprobs: dict[str, Any] | None) -> float | None:
     return float(min(1.0, max(0.0, math.exp(sum(values) / len(values)))))
 
 
+def fast_preprocess_logits(batched_logits, batched_generate_ids, top_logprobs):
+    """TransformersEngine.preprocess_logits with the same output, without a full sort of the vocabulary.
+
+    ms-swift 4.6 argsorts all 151k log-probabilities of every generated token of every row to find the
+    top ones; on CPU that was more than half of the engine's time (10.9 s of 19.7 s for 8 rows x 16
+    tokens). One log_softmax per step for the whole batch, topk and gather give the same dicts.
+    """
+    import torch
+
+    top_logprobs = top_logprobs or 1
+    if batched_logits is None:
+        return None
+    batch_size = batched_generate_ids.shape[0]
+    out = [[] for _ in range(batch_size)]
+    for j, logits in enumerate(batched_logits):
+        logprobs = torch.log_softmax(logits.float(), -1)
+        ids = batched_generate_ids[:, j]
+        chosen = logprobs.gather(1, ids[:, None].to(logprobs.device))[:, 0].tolist()
+        top_vals, top_ids = logprobs.topk(top_logprobs, dim=-1)
+        top_vals, top_ids, ids = top_vals.tolist(), top_ids.tolist(), ids.tolist()
+        for i in range(batch_size):
+            d = {ids[i]: chosen[i]}
+            for t, v in zip(top_ids[i], top_vals[i]):
+                d[t] = v
+            out[i].append(d)
+    return out
+
+
+def patch_transformers_engine() -> None:
+    from swift.infer_engine.transformers_engine import TransformersEngine
+
+    TransformersEngine.preprocess_logits = staticmethod(fast_preprocess_logits)
+
+
 def _resolve_max_pixels(cfg: dict[str, Any], model_dir: str) -> int:
     v = cfg["vlm"].get("max_pixels")
     if v:
@@ -108,6 +142,7 @@ class VlmEngine:
     def _transformers(self, v: dict[str, Any], on_gpu: bool):
         from swift import TransformersEngine
 
+        patch_transformers_engine()
         dtype = self._dtype(v, on_gpu)
         quant = None
         if v["load_in_4bit"]:
