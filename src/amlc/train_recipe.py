@@ -162,13 +162,12 @@ class Recipe:
         download = _need("amlc.download", "the download stage")
         sample = self._sample()
         links = sorted(set(sample["image_link"]))
-        d = self.cfg["download"]
         self.manifest_csv.parent.mkdir(parents=True, exist_ok=True)
-        report = download.download(links, self.images_dir, workers=d["workers"], timeout=d["timeout"],
-                                   retries=d["retries"], progress=self.progress,
+        # The download section's keys are download()'s keyword names (amlc.download).
+        report = download.download(links, self.images_dir, **self.cfg["download"], progress=self.progress,
                                    manifest_path=self.manifest_csv, strict=False)
         m = report.manifest
-        ok = int((m["status"] != "failed").sum()) if "status" in m else len(m)
+        ok = int(m["status"].isin(("ok", "skipped")).sum())
         self.log(f"download: {ok}/{len(links)} images on disk in {self.images_dir}")
         return self.manifest_csv
 
