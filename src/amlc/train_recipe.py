@@ -134,7 +134,8 @@ class Recipe:
         if syn["n"] > 0:
             synthetic = _need("amlc.synthetic", "synthetic.n > 0")
             syn_dir = self.out / "synthetic"
-            synthetic.generate(syn_dir, syn["n"], syn["seed"])
+            # every rendered image in train.csv: the sample stage makes its own validation split
+            synthetic.generate(syn_dir, syn["n"], syn["seed"], test_fraction=0.0)
             train_csv = syn_dir / "train.csv"
         else:
             train_csv = resolve_path(self.cfg["data"]["train_csv"])
