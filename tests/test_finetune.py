@@ -17,7 +17,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
-from amlc import prompts, swift_data  # noqa: E402
+from amlc import prompts  # noqa: E402
 from amlc.config import load_config  # noqa: E402
 from amlc.tables import write_csv  # noqa: E402
 
@@ -188,3 +188,18 @@ def test_vlm_engine_end_to_end(run):
         from amlc import units
 
         assert r.prediction == units.normalize(r.raw, "voltage" if r.index == 1 else "wattage")
+
+
+def test_vlm_engine_base_plus_adapter_matches_merged(run):
+    from amlc.engines import Request, load_engine
+
+    result = json.loads((run["out"] / "train" / "result.json").read_text())
+    req = [Request(index=7, entity_name="voltage", image_path=run["images"] / "img9.png")]
+    outs = {}
+    for name, model, adapters in (("merged", run["out"] / "merged", []),
+                                  ("adapter", run["cfg"]["train"]["model"], [result["checkpoint"]])):
+        cfg = json.loads(json.dumps(run["cfg"]))
+        cfg["vlm"].update(model=str(model), adapters=adapters)
+        outs[name] = load_engine("vlm", cfg).predict(req)[0]
+    assert outs["adapter"].raw == outs["merged"].raw
+    assert outs["adapter"].confidence == pytest.approx(outs["merged"].confidence, rel=1e-3)

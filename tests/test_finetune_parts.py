@@ -214,14 +214,11 @@ def test_confidence_of():
 
 def test_fast_logprobs_match_swift():
     import torch
-    from swift.infer_engine.transformers_engine import TransformersEngine
 
-    from amlc.engines.vlm import fast_preprocess_logits
+    from amlc.engines.vlm import fast_preprocess_logits, swift_preprocess_logits
 
-    original = TransformersEngine.__dict__["preprocess_logits"]
-    original = original.__func__ if isinstance(original, staticmethod) else original
-    if original is fast_preprocess_logits:
-        pytest.skip("already patched in this process")
+    original = swift_preprocess_logits()
+    assert original is not fast_preprocess_logits
     g = torch.Generator().manual_seed(0)
     logits = [torch.randn(3, 500, generator=g) for _ in range(4)]
     ids = torch.randint(0, 500, (3, 4), generator=g)

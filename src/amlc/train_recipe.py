@@ -269,13 +269,9 @@ class Recipe:
             v["adapters"] = [str(self.checkpoint())]
         else:
             raise InputError(f"validate.model must be quantized, merged or adapter, not {which!r}")
-        if v["max_pixels"] is None:
-            v["max_pixels"] = cfg["train"]["max_pixels"]
-        return cfg
+        return cfg  # vlm.max_pixels null: the model's amlc.json (what it was trained with)
 
     def stage_validate(self) -> dict[str, Any]:
-        import pandas as pd
-
         from amlc.tables import write_csv, write_text
 
         metric = _need("amlc.metric", "the validate stage")

@@ -29,7 +29,6 @@ Config: the `vlm` section of amlc.config.DEFAULTS. `build(cfg)` is the module's 
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +75,24 @@ def fast_preprocess_logits(batched_logits, batched_generate_ids, top_logprobs):
     return out
 
 
-def patch_transformers_engine() -> None:
+_swift_preprocess_logits = None  # ms-swift's own version, kept for the equivalence test
+
+
+def swift_preprocess_logits():
+    """ms-swift's original TransformersEngine.preprocess_logits, patched or not."""
     from swift.infer_engine.transformers_engine import TransformersEngine
 
+    current = TransformersEngine.__dict__["preprocess_logits"].__func__
+    return _swift_preprocess_logits or current
+
+
+def patch_transformers_engine() -> None:
+    global _swift_preprocess_logits
+    from swift.infer_engine.transformers_engine import TransformersEngine
+
+    current = TransformersEngine.__dict__["preprocess_logits"].__func__
+    if current is not fast_preprocess_logits:
+        _swift_preprocess_logits = current
     TransformersEngine.preprocess_logits = staticmethod(fast_preprocess_logits)
 
 
@@ -120,15 +134,18 @@ class VlmEngine:
                 raise InputError(f"vlm.adapters: {a} is not a LoRA checkpoint folder (no adapter_config.json)")
         self.max_pixels = _resolve_max_pixels(cfg, self.model)
 
-        from amlc.finetune import cuda_available, prepare_swift
+        from amlc.finetune import check_model_source, cuda_available, prepare_swift
 
-        prepare_swift(self.max_pixels, offline=bool(cfg.get("train", {}).get("offline", False)))
+        if self.backend not in ("transformers", "vllm"):
+            raise InputError(f"vlm.backend must be transformers or vllm, not {self.backend!r}")
+        train = cfg.get("train", {})
+        self.use_hf = bool(train.get("use_hf", True))  # a hub id (base model + adapters) comes from there
+        prepare_swift(self.max_pixels, offline=bool(train.get("offline", False)))
+        check_model_source(self.model, use_hf=self.use_hf)
         if self.backend == "transformers":
             self.engine = self._transformers(v, cuda_available())
-        elif self.backend == "vllm":
-            self.engine = self._vllm(v, cuda_available())
         else:
-            raise InputError(f"vlm.backend must be transformers or vllm, not {self.backend!r}")
+            self.engine = self._vllm(v, cuda_available())
 
     def _dtype(self, v: dict[str, Any], on_gpu: bool):
         import torch
@@ -152,7 +169,7 @@ class VlmEngine:
                                        bnb_4bit_compute_dtype=dtype, bnb_4bit_use_double_quant=True)
         return TransformersEngine(self.model, adapters=self.adapters or None, model_type=v["model_type"],
                                   template_type=v["template"], torch_dtype=dtype, quantization_config=quant,
-                                  max_batch_size=int(v["max_batch_size"]),
+                                  max_batch_size=int(v["max_batch_size"]), use_hf=self.use_hf,
                                   device_map="auto" if on_gpu else "cpu")
 
     def _vllm(self, v: dict[str, Any], on_gpu: bool):
@@ -167,7 +184,7 @@ class VlmEngine:
 
         adapters = self.adapters
         return VllmEngine(self.model, model_type=v["model_type"], template_type=v["template"],
-                          torch_dtype=self._dtype(v, on_gpu), adapters=adapters or None,
+                          torch_dtype=self._dtype(v, on_gpu), adapters=adapters or None, use_hf=self.use_hf,
                           enable_lora=bool(adapters), gpu_memory_utilization=float(v["gpu_memory_utilization"]),
                           tensor_parallel_size=int(v["tensor_parallel_size"]),
                           max_model_len=int(v["max_model_len"]), limit_mm_per_prompt={"image": 1})
