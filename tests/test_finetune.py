@@ -203,3 +203,19 @@ def test_vlm_engine_base_plus_adapter_matches_merged(run):
         outs[name] = load_engine("vlm", cfg).predict(req)[0]
     assert outs["adapter"].raw == outs["merged"].raw
     assert outs["adapter"].confidence == pytest.approx(outs["merged"].confidence, rel=1e-3)
+
+
+def test_two_processes_through_swift_launcher(run):
+    """train.nproc_per_node > 1 goes through ms-swift's own launcher (torchrun); 2 CPU processes here."""
+    from amlc import finetune
+
+    t = {**run["cfg"]["train"], "nproc_per_node": 2, "max_steps": 2, "save_steps": 2}
+    out = run["out"] / "train-2proc"
+    result = finetune.sft(t, run["out"] / "dataset" / "train.jsonl", None, out, offline=True)
+    assert os.path.exists(os.path.join(result["checkpoint"], "adapter_model.safetensors"))
+    assert result["global_step"] == 2 and len(result["losses"]) == 2
+    from amlc import swift_plugin
+
+    if not swift_plugin.torchvision_usable():  # the CPU plugin reaches the launched processes
+        args = json.loads((out / "sft_args.json").read_text())
+        assert args["external_plugins"] == [swift_plugin.__file__]
