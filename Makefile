@@ -42,6 +42,7 @@ train: $(STAMP) ## fine-tune Qwen2-VL-2B on dataset/train.csv (GPU; configs/qwen
 
 bench: $(STAMP) ## print the benchmark figures that run on CPU
 	$(PY) bench/bench_postprocess.py
+	$(PY) bench/bench_download.py
 
 clean: ## remove caches (keeps .venv and outputs/)
 	rm -rf .pytest_cache .hypothesis build dist src/*.egg-info

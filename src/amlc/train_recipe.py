@@ -144,7 +144,8 @@ class Recipe:
         sampling = _need("amlc.sampling", "the sample stage")
         s = self.cfg["sample"]
         sample = sampling.sample(df, size=s["size"], fraction=s["fraction"], val_fraction=s["val_fraction"],
-                                 seed=self.cfg["run"]["seed"])
+                                 seed=self.cfg["run"]["seed"],
+                                 range_policy=self.cfg["postprocess"]["range_policy"], log=self.log)
         write_csv(sample, self.sample_csv)
         counts = sample["split"].value_counts().to_dict()
         self.log(f"sample: {len(sample)} rows ({counts.get('train', 0)} train, {counts.get('val', 0)} val) "
