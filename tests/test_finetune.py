@@ -219,3 +219,29 @@ def test_two_processes_through_swift_launcher(run):
     if not swift_plugin.torchvision_usable():  # the CPU plugin reaches the launched processes
         args = json.loads((out / "sft_args.json").read_text())
         assert args["external_plugins"] == [swift_plugin.__file__]
+
+
+def test_smoke_cli_every_stage_then_one_again(cli, tmp_path):
+    """train/run.py end to end (stages 1-7) on a few synthetic images, then one stage rerun alone."""
+    out = tmp_path / "smoke"
+    args = ["train/run.py", "--config", "configs/smoke.yaml", "--no-progress", f"run.output_dir={out}",
+            f"data.images_dir={out / 'synthetic' / 'images'}", f"train.model={tmp_path / 'tiny'}",
+            "synthetic.n=8", "dataset.abstention=false", "train.max_steps=2", "train.save_steps=2",
+            "quantize.num_samples=2"]
+    r = cli(*args, env={"HF_HUB_OFFLINE": "1", "MODELSCOPE_OFFLINE": "1"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    for name in ("sample", "download", "dataset", "train", "merge", "quantize", "validate"):
+        assert f"== {name} done" in r.stderr
+    sample = pd.read_csv(out / "sample.csv", dtype=str, keep_default_na=False)
+    assert set(sample["split"]) == {"train", "val"}
+    assert (out / "download" / "manifest.csv").exists() and (out / "dataset" / "train.jsonl").exists()
+    assert "quantization_config" in json.loads((out / "quantized" / "config.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["rows"] == int((sample["split"] == "val").sum())
+    assert "validation F1" in r.stdout and "stage times" in r.stdout
+    saved = (out / "config.yaml").read_text()
+    assert "max_steps: 2" in saved  # the resolved config, overrides included
+    (out / "metrics.json").unlink()
+    r = cli(*args, "--stage", "validate", env={"HF_HUB_OFFLINE": "1", "MODELSCOPE_OFFLINE": "1"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "== train done" not in r.stderr and (out / "metrics.json").exists()
