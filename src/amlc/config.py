@@ -176,6 +176,28 @@ DEFAULTS: dict[str, Any] = {
         "tensor_parallel_size": 1,  # vllm
         "max_model_len": 2048,  # vllm: prompt (~400 image tokens at 313600 px) + answer
     },
+    "inference": {
+        # "ocr": rapidocr + rules, CPU and offline, weaker. "vlm": the fine-tuned Qwen2-VL, wants a GPU.
+        "engine": "ocr",
+        # Rows handed to the engine at once and appended (flush + fsync) at once. Larger batches keep a
+        # GPU busy; a kill loses at most one batch; memory grows with it.
+        "batch_size": 32,
+        # Shards when neither --num-shards, AMLC_NUM_SHARDS nor a SLURM array says (see amlc.shards).
+        "num_shards": 1,
+        # Folder of the shard files; "" means <run.output_dir>/preds.
+        "preds_dir": "",
+        # Fetch the shard's missing images first. false: rows without an image on disk are left empty
+        # (reason image_missing), for offline runs over a prepared image folder.
+        "download": True,
+        # Threads that check images (can Pillow identify them?) ahead of the engine, so the GPU never
+        # waits on disk. More helps on network file systems.
+        "prefetch_workers": 4,
+        # Abstention, per entity: a prediction whose confidence is below the entity's threshold is left
+        # "" (reason below_threshold). Open: {item_weight: 0.35, voltage: 0.5}; an entity not listed
+        # never abstains, nor does an engine that gives no confidence. Blanks cost nothing a wrong
+        # answer would not (see amlc.inference); tune on validation: inference/tune_thresholds.py.
+        "thresholds": {},
+    },
 }
 
 
@@ -210,6 +232,10 @@ def merge(base: dict[str, Any], update: Mapping[str, Any], where: str = "") -> d
             if not isinstance(value, Mapping):
                 raise InputError(f"config key {name!r} is a section; give it a mapping, not {value!r}")
             out[key] = merge(default, value, f"{name}.")
+        elif isinstance(default, dict) and isinstance(value, Mapping):
+            # an open dict (per-entity thresholds...): a file or override adds and replaces keys,
+            # it does not drop the ones set before
+            out[key] = {**default, **copy.deepcopy(dict(value))}
         elif not _type_ok(default, value):
             raise InputError(f"config key {name!r} wants a {type(default).__name__} "
                              f"(default {default!r}), got {value!r}")

@@ -355,9 +355,9 @@ def build_html(rows: pd.DataFrame, *, title: str, metrics: Mapping[str, Any] | N
     df = rows.copy()
     for c in ("truth", "prediction", "raw", "reason"):
         if c in df.columns:
-            df[c] = df[c].map(_text)
+            df[c] = df[c].map(cell_text)
     if "raw" not in df.columns and "raw_prediction" in df.columns:
-        df["raw"] = df["raw_prediction"].map(_text)
+        df["raw"] = df["raw_prediction"].map(cell_text)
     reasons = df["reason"] if "reason" in df.columns else pd.Series("", index=df.index)
     df["kind"] = [classify(p, t, e, r, acceptable) for p, t, e, r in
                   zip(df["prediction"], df["truth"], df["entity_name"], reasons)]

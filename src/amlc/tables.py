@@ -23,7 +23,7 @@ from amlc.errors import InputError
 
 # Columns read as text whatever they hold: "10" must stay the string "10", not become 10.0.
 TEXT_COLUMNS = ("image_link", "entity_name", "entity_value", "prediction", "acceptable", "raw",
-                "split", "path", "status", "error")
+                "split", "path", "status", "error", "candidate", "reason")
 
 
 def read_csv(
