@@ -14,17 +14,21 @@ config is saved as OUT/config.yaml by every run, and each stage's folder says wh
     5 merge     OUT/merged/             the LoRA merged into the base weights (Hugging Face folder)
     6 quantize  OUT/quantized/          W4A16 GPTQ model (compressed-tensors; config.json carries
                                         quantization_config)
-    7 validate  OUT/validate/           val_input.csv (test layout + entity_value), preds/ (shard file),
-                                        predictions.csv (index, entity_name, truth, raw, prediction,
-                                        confidence, reason), and OUT/metrics.json:
-                                        {"f1", "precision", "recall", "rows", "model", "per_entity":
-                                         {entity: {tp, fp, fn, tn, rows, precision, recall, f1}}}
+    7 validate  OUT/validate/           val_input.csv (the validation rows in test.csv's layout +
+                                        entity_value), preds/ (the shard runner's files, amlc.inference),
+                                        raw.csv (RAW layout), predictions.csv (index, entity_name, truth,
+                                        candidate, confidence, reason, raw, prediction after
+                                        postprocessing), and OUT/metrics.json:
+                                        {"f1", "precision", "recall", "rows", "model", "adapters",
+                                         "per_entity": {entity: {tp, fp, fn, tn, rows, precision,
+                                                                 recall, f1}}}
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -288,7 +292,7 @@ class Recipe:
         val_input = self.validate_dir / "val_input.csv"
         write_csv(val[cols], val_input)
         cfg = self.validate_engine_cfg()
-        raw = self._predict(cfg, val, val_input)
+        raw = self._predict(cfg, val_input)
 
         post, summary = postprocess.postprocess_frame(val[["index", "entity_name"]], raw[["index", "prediction"]],
                                                       self.cfg["postprocess"]["range_policy"])
@@ -310,43 +314,25 @@ class Recipe:
         print(f"validation F1 {metrics['f1']:.4f} on {metrics['rows']} rows -> {self.metrics_json}")
         return metrics
 
-    def _predict(self, cfg: dict[str, Any], val, val_input: Path):
-        """The validation rows through the vlm engine -> index, raw, prediction, confidence, reason."""
-        import pandas as pd
+    def _predict(self, cfg: dict[str, Any], val_input: Path):
+        """The validation rows through the project's shard runner (one shard) with the vlm engine
+        -> RAW columns: index, prediction, candidate, confidence, reason, raw."""
+        from amlc.tables import read_csv
 
-        try:
-            inference = _need("amlc.inference", "validation through the shard runner")
-        except InputError:
-            inference = None
-        if inference is not None and "inference" in cfg:
-            # The project's resumable shard runner (one shard), images already on disk.
-            cfg["inference"]["engine"] = "vlm"
-            cfg["inference"]["download"] = False
-            preds = self.validate_dir / "preds"
-            inference.run_shard(cfg, 0, 1, input_csv=val_input, images_dir=self.images_dir,
-                                output_dir=preds, engine="vlm", progress=self.progress, log=self.log)
-            raw_csv = self.validate_dir / "raw.csv"
-            inference.merge_to_csv(preds, val_input, raw_csv)
-            from amlc.tables import read_csv
-
-            return read_csv(raw_csv, required=["index", "prediction"], what="validation raw predictions",
-                            check_entities=False)
-        # Without the shard runner in this checkout: the engine directly, in batches.
-        from tqdm import tqdm
-
-        from amlc.engines import Request, load_engine
-
-        engine = load_engine("vlm", cfg)
-        find = self.image_path()
-        requests = [Request(index=int(r.index), entity_name=r.entity_name, image_path=find(r.image_link),
-                            group_id=str(getattr(r, "group_id", ""))) for r in val.itertuples(index=False)]
-        size = int(cfg["vlm"]["max_batch_size"])
-        rows = []
-        for start in tqdm(range(0, len(requests), size), desc="validate", unit="batch", disable=not self.progress):
-            for res in engine.predict(requests[start:start + size]):
-                rows.append({"index": res.index, "prediction": res.prediction, "raw": res.raw,
-                             "confidence": res.confidence, "reason": res.reason})
-        return pd.DataFrame(rows, columns=["index", "prediction", "raw", "confidence", "reason"])
+        inference = _need("amlc.inference", "the validate stage")
+        cfg["inference"]["engine"] = "vlm"
+        cfg["inference"]["download"] = False  # the download stage fetched them; missing ones stay empty
+        cfg["inference"]["batch_size"] = int(cfg["vlm"]["max_batch_size"])
+        preds = self.validate_dir / "preds"
+        # A fresh shard file each run: the runner resumes from what a file holds, and the model behind
+        # the same path may have been retrained since.
+        shutil.rmtree(preds, ignore_errors=True)
+        inference.run_shard(cfg, 0, 1, input_csv=val_input, images_dir=self.images_dir, output_dir=preds,
+                            engine="vlm", progress=self.progress, log=self.log)
+        raw_csv = self.validate_dir / "raw.csv"
+        inference.merge_to_csv(preds, val_input, raw_csv)
+        return read_csv(raw_csv, required=["index", "prediction"], what="validation raw predictions",
+                        check_entities=False)
 
 
 def select_stages(stage: str | None, start: str | None, stop: str | None) -> list[str]:
