@@ -44,12 +44,17 @@ def main(argv=None) -> int:
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     ap.add_argument("--new-tokens", type=int, default=16)
     ap.add_argument("--max-pixels", type=int, default=50176, help="MAX_PIXELS (50176 = 64 visual tokens)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch CPU threads (default: torch's choice, one per core). On a machine shared with "
+                         "other busy processes 1 is steadier: spinning OpenMP threads stall each other")
     ap.add_argument("--repeat", type=int, default=3, help="passes per batch size; the fastest is reported "
                                                            "(a shared CPU is noisy)")
     a = ap.parse_args(argv)
 
     import torch
 
+    if a.threads:
+        torch.set_num_threads(a.threads)
     from amlc import tiny
     from amlc.config import load_config
     from amlc.engines import Request
