@@ -40,6 +40,13 @@ DEFAULTS: dict[str, Any] = {
         # How "100-240V" and "[100.0, 240.0] volt" become one value: max | min | first | blank.
         "range_policy": "max",
     },
+    # ---- fine-tuning recipe (train/run.py, amlc.train_recipe) ----
+    "synthetic": {
+        # > 0: the sample stage first renders this many labelled images (amlc.synthetic) into
+        # <output_dir>/synthetic and samples from them instead of data.train_csv (smoke runs, demos).
+        "n": 0,
+        "seed": 0,
+    },
     "sample": {
         # Rows of train.csv to fine-tune on (stratified by entity). More rows: better model, longer
         # training and download. `size` wins over `fraction`; both null: every row.
@@ -77,6 +84,97 @@ DEFAULTS: dict[str, Any] = {
         # Threads validating images with Pillow (it releases the GIL while decoding); 0 = one per CPU
         # (at most 8). Fewer leaves CPU to other work; more cannot beat the core count.
         "validate_threads": 0,
+    },
+    "dataset": {
+        # Turn training rows whose labelled number the OCR cannot find on the image into abstention
+        # examples (answer ""), teaching the model to leave unreadable values blank. Costs one OCR pass
+        # over the training images (~0.3-2 s each on CPU, cached); OCR misses also blank some good rows.
+        "abstention": False,
+        # At most this share of the training rows becomes abstentions (the surest ones first).
+        "abstention_max_fraction": 0.3,
+    },
+    "train": {
+        # Base model: a hub id or a downloaded folder. Qwen2-VL-2B-Instruct fits one 24 GB GPU with LoRA.
+        "model": "Qwen/Qwen2-VL-2B-Instruct",
+        "model_type": "qwen2_vl",  # ms-swift's names; needed for a local folder (else "Multiple types")
+        "template": "qwen2_vl",
+        "use_hf": True,  # download from Hugging Face (false: ModelScope, ms-swift's default hub)
+        "offline": False,  # true: never contact a model hub (HF_HUB_OFFLINE=1): local folders only
+        # Smoke runs and tests: build amlc.tiny's random ~10 M parameter Qwen2-VL at train.model first.
+        "random_tiny_model": False,
+        "require_gpu": True,  # fail fast with a clear message on a CPU box (the smoke config says false)
+        # LoRA rank: capacity of the adapter. 8-16 is plenty for reading a value; higher trains slower.
+        "lora_rank": 16,
+        "lora_alpha": 32,  # scale = alpha / rank; keep alpha = 2 * rank when changing the rank
+        "lora_dropout": 0.05,
+        # all-linear: LoRA on every linear layer of the language model (best quality for little memory).
+        "target_modules": ["all-linear"],
+        # Frozen vision tower and projector: the pretrained ViT already reads text; tuning it costs
+        # memory and risks forgetting, for little gain on product photos.
+        "freeze_vit": True,
+        "freeze_aligner": True,
+        # 1e-4 is the usual LoRA rate; higher learns faster but can forget the base model's reading.
+        "learning_rate": 1e-4,
+        "num_train_epochs": 1.0,  # one pass over 20k rows is enough; more overfits the label noise
+        "max_steps": -1,  # > 0 overrides epochs (smoke runs)
+        "batch_size": 4,  # per GPU; raise with memory, lower with MAX_PIXELS
+        "gradient_accumulation_steps": 4,  # effective batch = batch_size * this * GPUs
+        "warmup_ratio": 0.05,
+        "weight_decay": 0.1,
+        "lr_scheduler_type": "cosine",
+        # Image size cap in pixels (MAX_PIXELS): 313600 = 400 visual tokens. Larger reads small print
+        # better but costs memory and time quadratically-ish; the reference team used 313600.
+        "max_pixels": 313600,
+        "max_length": 1024,  # tokens per row (image + prompt + answer); longer rows are skipped
+        "torch_dtype": "auto",  # bf16 on a GPU that has it, else fp16; fp32 on CPU
+        "gradient_checkpointing": None,  # null: on for GPU (saves memory), off on CPU (only costs time)
+        "deepspeed": None,  # multi-GPU memory sharding: null | zero2 | zero3 (ms-swift's presets)
+        # GPUs for one training run through ms-swift's launcher (torchrun); null: NPROC_PER_NODE or 1.
+        "nproc_per_node": None,
+        "dataloader_num_workers": 4,  # GPU only; 0 on CPU
+        "logging_steps": 10,
+        "save_steps": 500,
+        "save_total_limit": 2,
+        "extra_args": {},  # any other ms-swift SftArguments field, passed as is (open mapping)
+    },
+    "quantize": {
+        # W4A16: 4-bit weights, 16-bit activations (GPTQ), vLLM's Marlin kernels; ~3x smaller weights.
+        "scheme": "W4A16",
+        # Weights sharing one scale; 128 is the standard trade-off (smaller: more accurate, bigger file).
+        "group_size": 128,
+        # Calibration rows taken from train.jsonl (our images and prompts). More: steadier, slower.
+        "num_samples": 256,
+        "dampening_frac": 0.01,
+        # Left in 16-bit: the output head and the vision tower (small, and sensitive to quantisation).
+        "ignore": ["lm_head", "re:.*visual.*"],
+        "sequential_targets": ["Qwen2VLDecoderLayer"],  # calibrate one decoder layer at a time
+        "torch_dtype": "auto",
+    },
+    "validate": {
+        # Which model the validate stage scores: quantized | merged | adapter (base + LoRA checkpoint).
+        "model": "quantized",
+        # Rows of the validation split to score (null: all); a quick look on a big sample.
+        "max_rows": None,
+    },
+    # ---- the vlm inference engine (amlc.engines.vlm) ----
+    "vlm": {
+        # Model folder: the merged or 4-bit model from train/run.py, or a base model with `adapters`.
+        "model": "",
+        "adapters": [],  # LoRA checkpoint folders applied on top of `model`
+        # transformers: ms-swift's TransformersEngine, CPU or GPU. vllm: ms-swift's VllmEngine, GPU,
+        # continuous batching, runs the W4A16 model natively (pip install -r requirements-gpu.txt).
+        "backend": "transformers",
+        "model_type": "qwen2_vl",
+        "template": "qwen2_vl",
+        # null: the MAX_PIXELS the model was trained with (its amlc.json), else train.max_pixels.
+        "max_pixels": None,
+        "max_new_tokens": 16,  # "1234.5 millilitre" is ~8 tokens; more only lets a confused model ramble
+        "max_batch_size": 16,  # transformers backend: rows generated together
+        "torch_dtype": "auto",
+        "load_in_4bit": False,  # transformers backend: bitsandbytes NF4 (for a merged 16-bit model)
+        "gpu_memory_utilization": 0.9,  # vllm
+        "tensor_parallel_size": 1,  # vllm
+        "max_model_len": 2048,  # vllm: prompt (~400 image tokens at 313600 px) + answer
     },
     "inference": {
         # "ocr": rapidocr + rules, CPU and offline, weaker. "vlm": the fine-tuned Qwen2-VL, wants a GPU.
