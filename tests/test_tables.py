@@ -72,11 +72,9 @@ def test_integer_index_rejects_the_rest(values):
         integer_index(values)
 
 
-@pytest.mark.parametrize("name", list(FILES))
+@pytest.mark.parametrize("name", [n for n, text in FILES.items() if '"' not in text])
 def test_the_split_shortcut_parses_like_the_csv_module(tmp_path, name):
     """Files without quotes take the str.split path; quoting one header cell forces csv.reader."""
-    if '"' in FILES[name]:
-        pytest.skip("quoted files always take the csv module path")
     plain, quoted = tmp_path / "plain.csv", tmp_path / "quoted.csv"
     plain.write_text(FILES[name], newline="")
     quoted.write_text(FILES[name].replace("index", '"index"', 1), newline="")
