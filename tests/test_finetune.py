@@ -159,7 +159,8 @@ def test_w4a16_reloads_in_transformers_with_packed_weights(run):
 def test_validate_writes_metrics(run):
     metrics = json.loads((run["out"] / "metrics.json").read_text())
     assert metrics["rows"] == 3 and 0.0 <= metrics["f1"] <= 1.0
-    assert set(metrics["per_entity"]) == {"voltage", "wattage", "item_weight"}
+    assert {r["entity_name"] for r in metrics["per_entity"]} == {"voltage", "wattage", "item_weight", "ALL"}
+    assert metrics["raw_f1"] is not None
     preds = pd.read_csv(run["out"] / "validate" / "predictions.csv", dtype=str, keep_default_na=False)
     assert len(preds) == 3
     assert set(preds.columns) >= {"index", "entity_name", "truth", "raw", "prediction", "confidence", "reason"}

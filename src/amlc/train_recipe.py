@@ -277,10 +277,9 @@ class Recipe:
         return cfg  # vlm.max_pixels null: the model's amlc.json (what it was trained with)
 
     def stage_validate(self) -> dict[str, Any]:
-        from amlc.tables import write_csv, write_text
+        from amlc.tables import read_csv, write_csv, write_text
 
-        metric = _need("amlc.metric", "the validate stage")
-        postprocess = _need("amlc.postprocess", "the validate stage")
+        evaluate = _need("amlc.evaluate", "the validate stage")
         sample = self._sample()
         val = sample[sample["split"] == "val"]
         if self.cfg["validate"]["max_rows"]:
@@ -292,33 +291,28 @@ class Recipe:
         val_input = self.validate_dir / "val_input.csv"
         write_csv(val[cols], val_input)
         cfg = self.validate_engine_cfg()
-        raw = self._predict(cfg, val_input)
+        raw_csv = self._predict(cfg, val_input)
+        raw = read_csv(raw_csv, required=["index", "prediction"], what="validation raw predictions",
+                       check_entities=False)
 
-        post, summary = postprocess.postprocess_frame(val[["index", "entity_name"]], raw[["index", "prediction"]],
-                                                      self.cfg["postprocess"]["range_policy"])
-        table = val[["index", "entity_name", "entity_value"]].rename(columns={"entity_value": "truth"})
-        table = table.merge(raw.drop(columns=["prediction"]), on="index", how="left")
-        table = table.merge(post, on="index", how="left")
-        write_csv(table, self.validate_dir / "predictions.csv")
-        per = metric.per_entity(table, prediction="prediction", truth="truth")
-        allrow = per[per["entity_name"] == "ALL"].iloc[0]
-        metrics = {
-            "f1": float(allrow["f1"]), "precision": float(allrow["precision"]), "recall": float(allrow["recall"]),
-            "rows": int(allrow["rows"]), "model": cfg["vlm"]["model"], "adapters": cfg["vlm"]["adapters"],
-            "per_entity": {r["entity_name"]: {k: (float(v) if isinstance(v, float) else int(v))
-                                              for k, v in r.items() if k != "entity_name"}
-                           for r in per.to_dict("records") if r["entity_name"] != "ALL"},
-        }
+        # the same scoring as `evaluate.py --labels val_input.csv --raw raw.csv`: before and after
+        # postprocessing, one metrics.json schema for every stage that writes one
+        result = evaluate.evaluate(val_input, raw_path=raw_csv,
+                                   range_policy=self.cfg["postprocess"]["range_policy"])
+        extra = ["index"] + [c for c in raw.columns if c not in result["rows"].columns]
+        rows = result["rows"].merge(raw[extra], on="index", how="left")
+        write_csv(rows, self.validate_dir / "predictions.csv")
+        metrics = {**evaluate.metrics_dict(result, str(val_input), None, str(raw_csv)),
+                   "model": cfg["vlm"]["model"], "adapters": cfg["vlm"]["adapters"]}
         write_text(self.metrics_json, json.dumps(metrics, indent=2) + "\n")
-        print(metric.format_table(per))
-        print(f"validation F1 {metrics['f1']:.4f} on {metrics['rows']} rows -> {self.metrics_json}")
+        evaluate.print_tables(result)
+        print(f"validation F1 {metrics['f1']:.4f} (before postprocessing {metrics['raw_f1']:.4f}) "
+              f"on {metrics['rows']} rows -> {self.metrics_json}")
         return metrics
 
-    def _predict(self, cfg: dict[str, Any], val_input: Path):
+    def _predict(self, cfg: dict[str, Any], val_input: Path) -> Path:
         """The validation rows through the project's shard runner (one shard) with the vlm engine
-        -> RAW columns: index, prediction, candidate, confidence, reason, raw."""
-        from amlc.tables import read_csv
-
+        -> raw.csv (index, prediction, candidate, confidence, reason, raw)."""
         inference = _need("amlc.inference", "the validate stage")
         cfg["inference"]["engine"] = "vlm"
         cfg["inference"]["download"] = False  # the download stage fetched them; missing ones stay empty
@@ -331,8 +325,7 @@ class Recipe:
                             engine="vlm", progress=self.progress, log=self.log)
         raw_csv = self.validate_dir / "raw.csv"
         inference.merge_to_csv(preds, val_input, raw_csv)
-        return read_csv(raw_csv, required=["index", "prediction"], what="validation raw predictions",
-                        check_entities=False)
+        return raw_csv
 
 
 def select_stages(stage: str | None, start: str | None, stop: str | None) -> list[str]:
