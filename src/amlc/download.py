@@ -28,7 +28,7 @@ Downstream stages read a link without an ok/skipped row as "no image": predict e
 
 Behaviour. Up to `workers` requests in flight over one pooled keep-alive client (asyncio + aiohttp,
 whose C HTTP parser keeps the client's CPU per image low; Pillow decodes in a small thread pool, off the
-event loop). Timeouts, connection errors, cut bodies, 5xx, 408 and 429 are retried with exponential
+event loop). HTTP_PROXY / HTTPS_PROXY / NO_PROXY from the environment are honoured. Timeouts, connection errors, cut bodies, 5xx, 408 and 429 are retried with exponential
 backoff and jitter, honouring Retry-After; other 4xx (404, 410, ...) are final. A retry waits on a
 timer, not in a worker slot, so backoff never idles the pool. Bodies over `max_bytes` and images over
 `max_pixels` (decompression bombs) are rejected before they are decoded. Re-running is cheap: a file
