@@ -25,6 +25,11 @@ server, a few tens of microseconds of CPU per request) for the throughput runs, 
    end up on disk and valid, for ours and for the organisers' own helper (urlretrieve, 3 tries 3 s
    apart, then a black placeholder), and how many fake or corrupt files each leaves.
 
+--diagnose adds, to scenario 1, amlc.download with validation switched off (a diagnostic, not a mode
+of the product): the gap to the validating run is what validation costs. TMPDIR=/dev/shm writes the
+images to memory, taking the disk's cost per file (large and variable on some virtual disks) out of
+both clients' figures.
+
 Speed depends on the machine and on what else runs on it: compare ours with the baseline of the same
 run, and read the CPU ms per image, which load changes far less than images/s. On few cores both
 clients are CPU-bound and the ratio of their rates is the inverse ratio of their CPU per image (server
@@ -49,6 +54,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests"), str(ROOT / "bench")]
 
 from amlc.config import DEFAULTS  # noqa: E402
+import amlc.download as amlc_download  # noqa: E402
 from amlc.download import BadImage, check_image, download  # noqa: E402
 import imageserver  # noqa: E402
 import leancdn  # noqa: E402
@@ -119,7 +125,16 @@ def run(who: str, links: list[str], folder: Path) -> tuple[float, float]:
     """Fetch `links` into `folder` with one client; return (seconds, client CPU seconds)."""
     folder.mkdir(parents=True)
     c0, t0 = cpu_now(), time.perf_counter()
-    if who == "ours":
+    if who == "unvalidated":  # diagnostic: what validating costs ours, by leaving it out
+        real = amlc_download.check_image
+        amlc_download.check_image = lambda data, max_pixels=0: (0, 0)
+        try:
+            report = download(links, folder, progress=False, workers=WORKERS,
+                              validate_threads=VALIDATE_THREADS)
+        finally:
+            amlc_download.check_image = real
+        assert report.ok + report.failed == len(links), report.summary()
+    elif who == "ours":
         report = download(links, folder, progress=False, workers=WORKERS, validate_threads=VALIDATE_THREADS)
         assert report.ok + report.failed == len(links), report.summary()
     else:
@@ -146,6 +161,7 @@ def audit(folder: Path, names: list[str]) -> dict[str, int]:
 
 
 LABEL = {"baseline": "baseline Pool(64)+urlretrieve", "ours": "amlc.download",
+         "unvalidated": "amlc.download, NOT validating",
          "organisers": "organisers' helper"}
 
 
@@ -172,14 +188,15 @@ def floors(images: dict[str, bytes], work: Path, n: int = 300) -> None:
 
 
 def clean_rounds(title: str, server: Server, names: list[str], rounds: int, work: Path,
-                 latency: float, connect_latency: float = 0.0) -> float:
+                 latency: float, connect_latency: float = 0.0, diagnose: bool = False) -> float:
     print(f"\n{title}\n{'':<38}{'images/s':>10}{'seconds':>9}{'CPU ms/img':>12}{'server ms':>11}"
           f"{'load':>6}{'valid on disk':>15}")
     links = [f"{server.base}/img/{n}" for n in names]
-    rates: dict[str, list[float]] = {"baseline": [], "ours": []}
-    cpu_ms: dict[str, list[float]] = {"baseline": [], "ours": []}
+    clients = ("baseline", "ours") + (("unvalidated",) if diagnose else ())
+    rates: dict[str, list[float]] = {who: [] for who in clients}
+    cpu_ms: dict[str, list[float]] = {who: [] for who in clients}
     for rnd in range(rounds):
-        for who in ("baseline", "ours"):
+        for who in clients:
             folder = work / f"{who}-{rnd}"
             s0 = server.cpu()
             secs, cpu = run(who, links, folder)
@@ -198,7 +215,9 @@ def clean_rounds(title: str, server: Server, names: list[str], rounds: int, work
     cpus = os.cpu_count() or 1
     # The baseline opens a connection per image (pays connect_latency every time); ours reuses them.
     for who, in_flight, wait in (("baseline", BASELINE_POOL, latency + connect_latency),
-                                 ("ours", WORKERS, latency)):
+                                 ("ours", WORKERS, latency), ("unvalidated", WORKERS, latency)):
+        if who not in clients:
+            continue
         best = min(cpu_ms[who])
         print(f"  ceilings, {LABEL[who]}: {in_flight / wait:.0f} img/s from {in_flight} in flight, "
               f"{cpus * 1000 / best:.0f} img/s from {cpus} CPUs at {best:.2f} CPU ms/img "
@@ -220,6 +239,9 @@ def main() -> None:
                     help="amlc.download validation threads (default: its default, "
                          f"{VALIDATE_THREADS or 'one per CPU'})")
     ap.add_argument("--skip-faults", action="store_true", help="throughput only (scenarios 0-2)")
+    ap.add_argument("--diagnose", action="store_true",
+                    help="scenario 1 also runs amlc.download with validation switched off (a diagnostic, "
+                         "not a mode of the product): the difference is what validating costs")
     args = ap.parse_args()
     WORKERS, VALIDATE_THREADS = args.workers, args.validate_threads
 
@@ -235,7 +257,7 @@ def main() -> None:
         floors(images, work)
         server = Server(images, args.latency)
         clean_rounds(f"1. clean, {args.latency * 1000:.0f} ms per request", server, names, args.rounds, work,
-                     args.latency)
+                     args.latency, diagnose=args.diagnose)
         server.close()
         if args.connect_latency:
             server = Server(images, args.latency, args.connect_latency)
