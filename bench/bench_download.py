@@ -4,8 +4,8 @@
 
 A server process serves --images JPEGs of ~100 KB (64 distinct 700x700 photos with sensor noise, under
 distinct names), answering every request after --latency seconds: bench/leancdn.py (a raw asyncio
-server, a few tens of microseconds of CPU per request) for the throughput runs, tests/imageserver.py
-(scripted faults) for the fault run.
+server, ~0.1-0.2 ms of CPU per request) for the throughput runs, tests/imageserver.py (scripted
+faults; 0.35-0.55 ms per request) for the fault run.
 
 0. floors: the CPU one image costs whoever fetches it, measured in this process on these images:
    validating it (amlc.download.check_image) and creating + writing + renaming its file in the

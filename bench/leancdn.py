@@ -5,7 +5,8 @@ ThreadingHTTPServer: a thread per connection, the stdlib's Python request parser
 scripted faults, not for speed; under a client opening a connection per image it spends more CPU per
 request than some clients do. This server answers GET /img/<name> from a dict after `latency`
 seconds (a timer, not a sleeping thread), keeps connections alive unless asked to close, and costs
-a few tens of microseconds of CPU per request, so that the benchmark measures the clients.
+~0.1-0.2 ms of CPU per 100 KB answer, about half of it the kernel's (measured beside the threaded
+server's 0.35-0.55 ms), so that the benchmark measures the clients.
 GET /_cpu answers its own CPU seconds so far (user + system), for the per-request figure.
 
 Not a general server: no pipelining beyond answering requests in order, GET only, no chunked bodies.
