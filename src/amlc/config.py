@@ -50,13 +50,15 @@ DEFAULTS: dict[str, Any] = {
     },
     "download": {
         # Requests in flight at once. Throughput is at most workers / latency (128 at 50 ms: 2,560
-        # img/s) and at most CPUs / CPU per image (validating costs ~1 ms of decoding per 100 KB JPEG;
-        # ~1.5-2.5 ms in all, so ~500-700 img/s per core). On 2 cores the CPU binds and 64, 128 and 256
-        # measure alike; with more cores, or a far CDN (200 ms: 64 in flight cap at 320 img/s; measured
-        # here 280-290 img/s at 64, 334-386 at 128), the in-flight count binds, hence 128, twice the
-        # organisers' 64. Politeness: 128 connections to a big CDN is ordinary load, and its 429/503
-        # (with Retry-After) slow us down by backoff; lower it for a small server. Memory: each request
-        # holds at most max_bytes (~100 KB typical). bench/bench_download.py --workers N measures it.
+        # img/s) and at most CPUs / CPU per image (validating costs ~1.1 ms of decoding per 100 KB
+        # JPEG, ~2 ms per image in all: ~500 img/s per core). On 2 cores at 50 ms the CPU binds and
+        # 64, 128 and 256 measure alike. With more cores, or a far CDN, the in-flight count binds:
+        # at 200 ms bench/bench_download.py measured 284-295 img/s with 64, 439-491 with 128, 490-646
+        # with 256 (the organisers' Pool(64): 240-272). 128 doubles the organisers' 64 and keeps
+        # well under `ulimit -n` (256 on macOS; each request holds a socket, each validation a
+        # file); raise it to 256 for a far CDN on Linux. Politeness: 128 connections is ordinary load
+        # for a big CDN, whose 429/503 (with Retry-After) slow us down by backoff; lower it for a
+        # small server. Memory: each request holds one body, at most max_bytes (~100 KB typical).
         "workers": 128,
         # Seconds to connect, and of silence while reading, before an attempt counts as failed and is
         # retried; an attempt is also abandoned after 10x this in total. Too low fails slow links,
