@@ -386,3 +386,19 @@ def test_an_unexpected_error_is_recorded_not_fatal(server, tmp_path, monkeypatch
     assert row(rep, links[0])["status"] == "failed"
     assert row(rep, links[0])["error"] == "unexpected error: RuntimeError: bug"
     assert rep.ok == 5
+
+
+def test_proxy_from_environment(server, tmp_path, monkeypatch):
+    """HTTP_PROXY / NO_PROXY are honoured (read once per run, not per request)."""
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY",
+                "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    # The test server answers a proxy-form request (GET http://host/path) like a direct one: it stands
+    # in for the proxy, and a host that resolves nowhere proves the request went through it.
+    monkeypatch.setenv("HTTP_PROXY", server.url(""))
+    far = "http://images.invalid/img/via-proxy.jpg"
+    rep = download([far], tmp_path / "a", **FAST)
+    assert row(rep, far)["status"] == "ok" and server.requests_for(far) == 1
+    monkeypatch.setenv("NO_PROXY", "images.invalid")
+    rep = download([far], tmp_path / "b", **{**FAST, "retries": 0})
+    assert row(rep, far)["status"] == "failed" and server.requests_for(far) == 1

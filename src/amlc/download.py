@@ -28,8 +28,9 @@ Downstream stages read a link without an ok/skipped row as "no image": predict e
 
 Behaviour. Up to `workers` requests in flight over one pooled keep-alive client (asyncio + aiohttp,
 whose C HTTP parser keeps the client's CPU per image low; Pillow decodes in a small thread pool, off the
-event loop). Timeouts, connection errors, cut bodies, 5xx, 408 and 429 are retried with exponential
-backoff and jitter, honouring Retry-After; other 4xx (404, 410, ...) are final. A retry waits on a
+event loop). HTTP_PROXY / HTTPS_PROXY / NO_PROXY from the environment are honoured (~/.netrc is not
+read). Timeouts, connection errors, cut bodies, 5xx, 408 and 429 are retried with exponential backoff
+and jitter, honouring Retry-After; other 4xx (404, 410, ...) are final. A retry waits on a
 timer, not in a worker slot, so backoff never idles the pool. Bodies over `max_bytes` and images over
 `max_pixels` (decompression bombs) are rejected before they are decoded. Re-running is cheap: a file
 already present is validated (in parallel) and skipped; only missing or broken ones are fetched.
@@ -292,11 +293,11 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-async def _fetch_once(session, task: _Task, opts: _Opts) -> bytes:
+async def _fetch_once(session, task: _Task, opts: _Opts, proxy: str | None = None) -> bytes:
     import aiohttp
 
     try:
-        async with session.get(task.link) as resp:
+        async with session.get(task.link, proxy=proxy) as resp:
             status = resp.status
             if status != 200:
                 reason = f"HTTP {status}" + (f" {resp.reason}" if resp.reason else "")
@@ -335,6 +336,8 @@ def _backoff(attempt: int, opts: _Opts) -> float:
 
 async def _fetch_all(tasks: list[_Task], opts: _Opts, bar, stop: threading.Event) -> None:
     """Run every task to a final status (or until cancelled / `stop` is set)."""
+    import urllib.request
+
     import aiohttp
 
     if not tasks:
@@ -363,6 +366,21 @@ async def _fetch_all(tasks: list[_Task], opts: _Opts, bar, stop: threading.Event
                                     sock_read=opts.timeout)
     connector = aiohttp.TCPConnector(limit=opts.workers, ttl_dns_cache=300)
     headers = {"User-Agent": "amlc-downloader/0.1", "Accept-Encoding": "identity"}
+    # Proxies from the environment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), read once. aiohttp's own
+    # trust_env=True re-reads them, and looks for ~/.netrc in a thread, on every request: measured,
+    # 0.3 ms of CPU per image (the fetch side's 0.77 -> 0.44 ms), a tenth of the whole client's.
+    proxies = {k: v for k, v in urllib.request.getproxies().items() if k in ("http", "https")}
+    proxy_of: dict[tuple[str, str], str | None] = {}
+
+    def proxy_for(link: str) -> str | None:
+        if not proxies:
+            return None
+        parts = urlsplit(link)
+        key = (parts.scheme.lower(), parts.netloc)
+        if key not in proxy_of:
+            bypass = urllib.request.proxy_bypass(parts.hostname or "")
+            proxy_of[key] = None if bypass else proxies.get(key[0])
+        return proxy_of[key]
 
     async def worker(session) -> None:
         while True:
@@ -379,7 +397,7 @@ async def _fetch_all(tasks: list[_Task], opts: _Opts, bar, stop: threading.Event
                 return
             task.attempts += 1
             try:
-                data = await _fetch_once(session, task, opts)
+                data = await _fetch_once(session, task, opts, proxy_for(task.link))
                 await loop.run_in_executor(pool, _store, data, task.dest, opts.max_pixels)
             except _Retry as exc:
                 if task.attempts > opts.retries:
@@ -404,8 +422,7 @@ async def _fetch_all(tasks: list[_Task], opts: _Opts, bar, stop: threading.Event
                 task.bytes = len(data)
                 finish(task, "ok")
 
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=headers,
-                                     trust_env=True) as session:
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=headers) as session:
         workers = [asyncio.create_task(worker(session)) for _ in range(min(opts.workers, len(tasks)))]
         try:
             while not all_done.is_set() and not stop.is_set():
