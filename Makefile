@@ -3,6 +3,12 @@
 # system-wide. Override the interpreter with `make PYTHON=python3.12 ...`.
 
 PYTHON ?= python3
+# The real data's stages: `make infer SHARD=3 SHARDS=8 ENGINE=vlm`, then merge, post, sanity.
+TEST ?= dataset/test.csv
+OUT ?= outputs/default
+ENGINE ?= ocr
+SHARD ?= 0
+SHARDS ?= 1
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -40,9 +46,25 @@ smoke: $(STAMP) ## every training stage for real on CPU with a tiny random Qwen2
 train: $(STAMP) ## fine-tune Qwen2-VL-2B on dataset/train.csv (GPU; configs/qwen2vl_2b.yaml)
 	$(PY) train/run.py --config configs/qwen2vl_2b.yaml
 
-bench: $(STAMP) ## print the benchmark figures that run on CPU
+infer: $(STAMP) ## one inference shard of TEST: make infer SHARD=0 SHARDS=1 ENGINE=ocr (resumable)
+	$(PY) inference/run.py --engine $(ENGINE) --input $(TEST) --output_dir $(OUT)/preds --shard $(SHARD) --num-shards $(SHARDS)
+
+merge: $(STAMP) ## the shard files of OUT/preds -> OUT/raw.csv in TEST's order
+	$(PY) merge_csv.py --input_dir $(OUT)/preds --test_filename $(TEST) --output_filename $(OUT)/raw.csv
+
+post: $(STAMP) ## OUT/raw.csv -> OUT/submission.csv (every row valid for its entity)
+	$(PY) postprocessing.py --test_filename $(TEST) --input $(OUT)/raw.csv --output_filename $(OUT)/submission.csv
+
+sanity: $(STAMP) ## the organisers' checks on OUT/submission.csv
+	$(PY) src/sanity.py --test_filename $(TEST) --output_filename $(OUT)/submission.csv
+
+evaluate: $(STAMP) ## F1 of OUT/submission.csv against LABELS (a CSV with entity_value), with the report
+	$(PY) evaluate.py --labels $(LABELS) --raw $(OUT)/raw.csv --predictions $(OUT)/submission.csv --metrics $(OUT)/metrics.json --report $(OUT)/report.html
+
+bench: $(STAMP) ## print the benchmark figures that run on CPU (postprocessing, download, runner, OCR)
 	$(PY) bench/bench_postprocess.py
 	$(PY) bench/bench_download.py
+	$(PY) bench/bench_runner.py
 
 clean: ## remove caches (keeps .venv and outputs/)
 	rm -rf .pytest_cache .hypothesis build dist src/*.egg-info
