@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from amlc.errors import InputError, cli
-from amlc.tables import atomic_open, read_table
+from amlc.tables import atomic_open, gc_paused, read_table
 from amlc.units import RANGE_POLICIES, normalize_ex
 
 if TYPE_CHECKING:
@@ -92,15 +92,17 @@ def postprocess_files(test_filename: str | Path, input_filename: str | Path, out
                       range_policy: str = "max", allow_missing: bool = False) -> Summary:
     # The csv module, not pandas: this command must start and finish fast (a test.csv-sized file
     # in well under 2 s), and pandas alone takes most of a second to import.
-    test = read_table(test_filename, ["index", "entity_name"], "test file", usecols=())
-    raw = read_table(input_filename, ["index", "prediction"], "raw predictions file",
-                     check_entities=False, usecols=())
-    out, summary = postprocess_rows(test["index"], test["entity_name"],
-                                    dict(zip(raw["index"], raw["prediction"])), range_policy, allow_missing)
-    with atomic_open(output_filename, newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(["index", "prediction"])
-        writer.writerows(zip(test["index"], out))
+    with gc_paused():
+        test = read_table(test_filename, ["index", "entity_name"], "test file", usecols=())
+        raw = read_table(input_filename, ["index", "prediction"], "raw predictions file",
+                         check_entities=False, usecols=())
+        out, summary = postprocess_rows(test["index"], test["entity_name"],
+                                        dict(zip(raw["index"], raw["prediction"])), range_policy,
+                                        allow_missing)
+        with atomic_open(output_filename, newline="") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(["index", "prediction"])
+            writer.writerows(zip(test["index"], out))
     return summary
 
 

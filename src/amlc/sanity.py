@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from amlc.constants import ALLOWED_UNITS, ENTITY_UNIT_MAP
 from amlc.errors import InputError, cli
-from amlc.tables import as_int, line_of, read_table
+from amlc.tables import as_int, gc_paused, line_of, read_table
 
 _PATTERN = re.compile(r"^-?\d+(\.\d+)?\s+[a-zA-Z\s]+$")
 
@@ -90,11 +90,12 @@ def check_files(test_filename: str | os.PathLike, output_filename: str | os.Path
     _require_csv_name(output_filename, "output file")
     # read without pandas (fast start); missing-value markers ("NA", "null", ...) are read as
     # empty exactly as the organisers' pandas-based checker read them
-    test = read_table(test_filename, ["index"], "test file", usecols=())
-    out = read_table(output_filename, ["index", "prediction"], "output file", index_column=False,
-                     check_entities=False, usecols=())
-    entities = test["entity_name"] if "entity_name" in test else [None] * len(test)
-    return check_rows(test["index"], entities, out["index"], out["prediction"])
+    with gc_paused():
+        test = read_table(test_filename, ["index"], "test file", usecols=())
+        out = read_table(output_filename, ["index", "prediction"], "output file", index_column=False,
+                         check_entities=False, usecols=())
+        entities = test["entity_name"] if "entity_name" in test else [None] * len(test)
+        return check_rows(test["index"], entities, out["index"], out["prediction"])
 
 
 def check_rows(test_index: list[int], test_entities: list[str | None], out_index: list,
