@@ -40,6 +40,39 @@ DEFAULTS: dict[str, Any] = {
         # How "100-240V" and "[100.0, 240.0] volt" become one value: max | min | first | blank.
         "range_policy": "max",
     },
+    "ocr": {
+        # The detector sees the image shrunk to this long side (px); recognition still reads its
+        # crops from the image at max_side. Smaller is faster (detection is most of the time on a
+        # 2560 px photo) and loses tiny print; 0 = rapidocr's own rule (the whole image, at least
+        # 736 px on its short side). bench/bench_ocr.py --sweep measures F1 against s/photo.
+        "det_limit_side": 960,
+        # Images are first shrunk to this long side for everything (detection and recognition
+        # crops): lower saves memory on huge images and loses small print.
+        "max_side": 2000,
+        # ... and enlarged to at least this short side (tiny thumbnails read better upscaled).
+        "min_side": 30,
+        # The 0/180 degree text classifier: needed for upside-down and bottom-to-top vertical text
+        # (dimension callouts), costs ~5-10% of the time.
+        "use_cls": True,
+        # Text lines the recogniser reads with less confidence are dropped: higher drops misreads
+        # and faint true text alike.
+        "text_score": 0.5,
+        # onnxruntime threads per model; 0 = onnxruntime's choice (all cores). Set 1 when running
+        # one OCR process per core.
+        "threads": 0,
+        # On-disk cache of the boxes read, keyed by image bytes and the settings above ("" = off):
+        # rereading a dev set after a rule change then costs nothing.
+        "cache_dir": "",
+        # Abstention: a prediction whose confidence (0..1, the rules' logistic score) is under the
+        # entity's threshold is left empty. A blank costs the same as a wrong answer when the truth
+        # is non-empty but wins when the truth is empty, so a threshold pays only where low-
+        # confidence answers are mostly wrong; tuned on the dev sets (bench/bench_ocr.py --tune).
+        "threshold": 0.0,  # for entities missing below
+        "thresholds": {
+            "item_weight": 0.0, "maximum_weight_recommendation": 0.0, "voltage": 0.0,
+            "wattage": 0.0, "item_volume": 0.0, "width": 0.0, "height": 0.0, "depth": 0.0,
+        },
+    },
 }
 
 

@@ -1,0 +1,561 @@
+"""The OCR engine's extractor: text boxes -> the one "number unit" mention that answers an entity.
+
+Pure functions over `Box` lists (amlc.engines.ocr), no OCR and no I/O, so every rule is unit-tested on
+hand-built boxes. Numbers and units are read by amlc.units only (find_mentions, resolve_unit,
+range_value, format_value): this module decides WHICH mention, never how to parse one.
+
+1. Candidates: every mention in each box's text, and in each run of neighbouring boxes on one line
+   joined by spaces (a number and its unit read as two boxes, "185" "cm"), whose unit the entity allows
+   (directly or by an exact conversion, units.resolve_unit). Ranges resolve by the range policy.
+2. Features per candidate (all in roughly [-1, 1], 0 = no evidence), see `features`:
+   keyword   an entity keyword next to the mention: before it in the same box (1.0), after it (0.7),
+             in the box to its left on the same line (0.8), in the box just above it (a table's column
+             header, 0.6), or right / below (0.4); another entity's keyword counts negative
+             ("Max load 150 kg" is no item_weight, "W 40 cm" no height)
+   context   nutrition or per-unit wording near a weight or volume ("Protein 20 g", "per 100 g"):
+             negative, those are never a product's net quantity
+   size      log of the box's text height over the page's median text height (clipped): the net
+             quantity and dimension callouts are printed large
+   repeat    the same value appears in several boxes (front and back of a pack, both sides of a box)
+   first     1 for the first candidate in reading order, decaying after: the competitors' baseline
+             rule, still a useful prior
+   unit      log-prior of the unit among the entity's training labels (train.csv): breaks ties
+             between "37in / 94cm" the way the labels lean
+   implausible  the value is outside what products carry (0 g, 5000 V, a 90 m sofa): strongly negative
+   ocr       the recogniser's confidence of the box
+   orient    dimension entities only: does the callout's geometry fit the asked dimension? height:
+             vertical text, or a label at the left/right of the other callouts; width: horizontal
+             text below or above them; depth: slanted text. A "W x D x H" tuple assigns by the
+             letters written beside it, a diameter ("Ø 32 cm") counts for width and depth.
+3. Score: a weighted sum (WEIGHTS, hand-set, why in the comments) squashed to a confidence in [0, 1]
+   by a logistic; the highest-scoring candidate wins. The engine abstains below the entity's
+   confidence threshold (amlc.config "ocr.thresholds").
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from statistics import median
+from typing import TYPE_CHECKING
+
+from amlc.units import (Mention, find_mentions, format_value, prepare_text, range_value,
+                        resolve_unit)
+
+if TYPE_CHECKING:
+    from amlc.engines.ocr import Box
+
+DIMENSIONS = ("width", "height", "depth")
+
+# Words that name an entity next to its value (prepared text: lower case, NFKC). Matched as whole words.
+KEYWORDS: dict[str, tuple[str, ...]] = {
+    "item_weight": ("net wt", "net weight", "net wt.", "nett wt", "nett weight", "net", "nett",
+                    "weight", "wt", "n.w", "nw", "peso", "peso neto", "poids", "poids net",
+                    "gewicht", "netto", "nettogewicht", "contenu", "net content", "net contents",
+                    "net quantity", "net qty", "item weight", "product weight", "weighs"),
+    "maximum_weight_recommendation": ("max", "max.", "maximum", "max load", "load", "capacity",
+                                      "load capacity", "weight capacity", "bearing", "load bearing",
+                                      "up to", "supports", "support", "holds", "hold", "max weight",
+                                      "recommended", "limit", "tragkraft", "belastbarkeit",
+                                      "charge max", "carga"),
+    "voltage": ("voltage", "volt", "input", "output", "rated voltage", "rated", "ac", "dc", "battery",
+                "spannung", "tension", "power supply"),
+    "wattage": ("power", "wattage", "rated power", "output", "max power", "input", "motor",
+                "leistung", "puissance", "potencia", "rated"),
+    "item_volume": ("volume", "vol", "net vol", "capacity", "contents", "content", "net content",
+                    "net contents", "net", "contenance", "inhalt", "contenido", "e", "℮", "net qty"),
+    "height": ("h", "height", "high", "tall", "hauteur", "höhe", "altura", "ht"),
+    "width": ("w", "width", "wide", "breite", "largeur", "ancho", "diameter", "dia", "dia.", "ø",
+              "⌀"),
+    "depth": ("d", "depth", "deep", "thickness", "thick", "tiefe", "profondeur", "diameter", "dia",
+              "dia.", "ø", "⌀"),
+}
+# Entities whose keywords, next to a value, say it answers something else.
+RIVALS: dict[str, tuple[str, ...]] = {
+    "item_weight": ("maximum_weight_recommendation",),
+    "maximum_weight_recommendation": ("item_weight",),
+    "height": ("width", "depth", "length"),
+    "width": ("height",),
+    "depth": ("height",),
+    "voltage": (),
+    "wattage": (),
+    "item_volume": (),
+}
+EXTRA_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "length": ("l", "length", "long", "len", "länge", "longueur"),
+}
+# Panels whose grams and millilitres are not the product's quantity.
+NUTRITION = ("protein", "proteins", "fat", "fats", "carb", "carbs", "carbohydrate", "carbohydrates",
+             "sugar", "sugars", "fibre", "fiber", "sodium", "salt", "serving", "servings",
+             "calories", "kcal", "kj", "energy", "saturated", "cholesterol", "dietary", "vitamin",
+             "calcium", "iron", "potassium", "per", "each", "daily", "portion", "nutrition",
+             "trans", "glucides", "lipides", "proteines", "eiweiß", "fett", "zucker", "dosage",
+             "dose", "take", "scoop", "tablet", "tablets", "capsule", "capsules")
+
+# Unit priors: the share of each unit among train.csv's labels of the entity (263,859 rows). Only a
+# tie-breaker, for a value printed in two units ("37in / 94cm", "16 oz (454 g)").
+UNIT_PRIOR: dict[str, dict[str, float]] = {
+    "width": {"centimetre": 0.492, "inch": 0.346, "millimetre": 0.147, "foot": 0.008, "metre": 0.008},
+    "depth": {"centimetre": 0.477, "inch": 0.327, "millimetre": 0.16, "metre": 0.019, "foot": 0.017},
+    "height": {"centimetre": 0.514, "inch": 0.355, "millimetre": 0.119, "metre": 0.008,
+               "foot": 0.005},
+    "item_weight": {"gram": 0.62, "kilogram": 0.12, "pound": 0.082, "ounce": 0.082,
+                    "milligram": 0.078, "ton": 0.011, "microgram": 0.007},
+    "maximum_weight_recommendation": {"kilogram": 0.415, "pound": 0.311, "gram": 0.134, "ton": 0.073,
+                                      "ounce": 0.044, "milligram": 0.015, "microgram": 0.007},
+    "voltage": {"volt": 1.0, "kilovolt": 0.003, "millivolt": 0.003},
+    "wattage": {"watt": 0.989, "kilowatt": 0.011},
+    "item_volume": {"millilitre": 0.486, "fluid ounce": 0.281, "litre": 0.123, "gallon": 0.024,
+                    "cubic inch": 0.022, "pint": 0.015, "quart": 0.014, "decilitre": 0.013,
+                    "cup": 0.011, "cubic foot": 0.007, "centilitre": 0.004, "imperial gallon": 0.003,
+                    "microlitre": 0.002},
+}
+
+# Plausible values, in one base unit per entity: a product weighs 10 mg to 50 t, runs on 1 mV..100 kV,
+# draws 0.1 W..200 kW, holds 0.1 ml..100 m3, measures 1 mm..100 m. Outside: a misread or a code.
+_BASE = {
+    "gram": 1.0, "kilogram": 1e3, "milligram": 1e-3, "microgram": 1e-6, "ounce": 28.3495,
+    "pound": 453.592, "ton": 1e6,
+    "volt": 1.0, "kilovolt": 1e3, "millivolt": 1e-3,
+    "watt": 1.0, "kilowatt": 1e3,
+    "millilitre": 1.0, "litre": 1e3, "centilitre": 10.0, "decilitre": 100.0, "microlitre": 1e-3,
+    "fluid ounce": 29.5735, "gallon": 3785.41, "imperial gallon": 4546.09, "pint": 473.176,
+    "quart": 946.353, "cup": 240.0, "cubic foot": 28316.8, "cubic inch": 16.3871,
+    "millimetre": 1.0, "centimetre": 10.0, "metre": 1e3, "inch": 25.4, "foot": 304.8, "yard": 914.4,
+}
+_PLAUSIBLE = {
+    "item_weight": (0.01, 5e7), "maximum_weight_recommendation": (0.1, 5e7),
+    "voltage": (0.001, 1e5), "wattage": (0.1, 2e5), "item_volume": (0.1, 1e8),
+    "width": (1.0, 1e5), "height": (1.0, 1e5), "depth": (1.0, 1e5),
+}
+
+# Hand-set weights. Why each size: a keyword next to a value is the strongest evidence a label gives
+# (it is how a person finds the value), a rival keyword nearly as strong against; for dimensions the
+# callout's orientation is what the annotation rules themselves use; nutrition/per wording rules a
+# value out almost always; size, repetition and reading order are weak priors; the unit prior only
+# breaks ties between one value printed in two units.
+WEIGHTS: dict[str, float] = {
+    "bias": -0.5,
+    "keyword": 2.0,
+    "rival": -2.0,
+    "context": -2.0,
+    "size": 0.6,
+    "repeat": 0.5,
+    "first": 0.6,
+    "unit": 0.3,
+    "implausible": -4.0,
+    "ocr": 0.5,
+    "orient": 2.0,
+    "unlabelled": -1.5,
+    "range": 0.0,
+}
+
+
+@dataclass
+class Candidate:
+    prediction: str  # format_value(value, unit): what the engine answers if this one wins
+    value: float
+    unit: str
+    text: str  # the mention as read
+    boxes: tuple[int, ...]  # indices of the boxes it was read from
+    mention: Mention
+    start: int  # the mention's span in the (prepared) source text
+    end: int
+    source: str  # the prepared text the span indexes
+    order: int = 0  # rank in reading order among the entity's candidates
+    features: dict[str, float] = field(default_factory=dict)
+    score: float = 0.0
+
+    @property
+    def confidence(self) -> float:
+        return 1.0 / (1.0 + math.exp(-self.score))
+
+
+@dataclass
+class Pick:
+    prediction: str
+    confidence: float
+    text: str
+    candidates: int
+    ranked: list[Candidate] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------------- candidates
+
+
+def _line_runs(boxes: Sequence[Box]) -> list[list[int]]:
+    """Runs of box indices that read as one phrase: same line, left to right, small gaps."""
+    from amlc.engines.ocr import reading_order
+
+    index = {id(b): i for i, b in enumerate(boxes)}
+    runs = []
+    for line in reading_order(list(boxes)):
+        run = [index[id(line[0])]]
+        for prev, b in zip(line, line[1:]):
+            gap = b.bbox[0] - prev.bbox[2]
+            size = max(prev.text_height, b.text_height, 1.0)
+            if gap <= 1.5 * size:
+                run.append(index[id(b)])
+            else:
+                if len(run) > 1:
+                    runs.append(run)
+                run = [index[id(b)]]
+        if len(run) > 1:
+            runs.append(run)
+    return runs
+
+
+_INCH_RE = re.compile(r'\d\s*(?:"|\'\'|in\b|inch)')
+_DEGREE_RE = re.compile(r"(\d)\s*°")
+_GLUED_LETTER_RE = re.compile(r"(?<![a-z0-9])([hwdl])(?=\d)")
+
+
+def candidates(boxes: Sequence[Box], entity: str, range_policy: str = "max") -> list[Candidate]:
+    """Every mention whose unit `entity` allows, from single boxes and from joined neighbours."""
+    out: list[Candidate] = []
+    seen: set[tuple[tuple[int, ...], int, int]] = set()
+
+    def add(text: str, owners: list[tuple[int, int, int]]) -> None:
+        # owners: (box index, start, end) of each box's part of `text`
+        for m in find_mentions(text, prepared=True):
+            resolved = resolve_unit(m.unit, entity)
+            if resolved is None:
+                continue
+            value = range_value(m, range_policy)
+            if value is None:
+                continue
+            unit, factor = resolved
+            value = float(f"{value * factor:.12g}") if factor != 1.0 else value
+            if value <= 0 or not math.isfinite(value):
+                continue
+            ids = tuple(i for i, a, b in owners if a < m.end and m.start < b)
+            if len(owners) > 1 and len(ids) < 2:
+                continue  # inside one box: already read from that box alone
+            # the span, made local to the first owner when the text is one box
+            key = (ids, m.start, m.end) if len(ids) > 1 else (ids, m.start, m.end)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(Candidate(format_value(value, unit), value, unit, m.text, ids, m,
+                                 m.start, m.end, text))
+
+    texts = [prepare_text(b.text) for b in boxes]
+    if entity in DIMENSIONS and any(_INCH_RE.search(t) for t in texts):
+        # the recogniser often reads the inch mark as a degree sign ("31.4°"); on a drawing that
+        # measures in inches elsewhere, a "degree" after a number is an inch
+        texts = [_DEGREE_RE.sub(r'\1"', t) for t in texts]
+    if entity in DIMENSIONS:
+        # "H35cm", "D10.5cm": a dimension's letter glued to its value; apart, units reads the value
+        # (it rightly refuses "B12" or "X500" as quantities) and the letter counts as a keyword
+        texts = [_GLUED_LETTER_RE.sub(r"\1 ", t) for t in texts]
+    for i, t in enumerate(texts):
+        add(t, [(i, 0, len(t))])
+    for run in _line_runs(boxes):
+        parts, owners, pos = [], [], 0
+        for i in run:
+            t = texts[i]
+            owners.append((i, pos, pos + len(t)))
+            parts.append(t)
+            pos += len(t) + 1
+        add(" ".join(parts), owners)
+    # reading order: boxes come in reading order, mentions within a box left to right
+    out.sort(key=lambda c: (min(c.boxes), c.start))
+    for k, c in enumerate(out):
+        c.order = k
+    return out
+
+
+# ------------------------------------------------------------------------------------- keywords
+
+_KW_RE_CACHE: dict[tuple[str, ...], re.Pattern] = {}
+
+
+def _kw_re(words: tuple[str, ...]) -> re.Pattern:
+    pat = _KW_RE_CACHE.get(words)
+    if pat is None:
+        alts = sorted({re.escape(w) for w in words}, key=len, reverse=True)
+        # whole words: not glued to another letter ("h" in "h35cm" and "35cm(h)" yes, in "inch" no)
+        pat = re.compile(r"(?<![a-zà-ÿ])(?:" + "|".join(alts) + r")(?![a-zà-ÿ])")
+        _KW_RE_CACHE[words] = pat
+    return pat
+
+
+def _words_for(name: str) -> tuple[str, ...]:
+    return KEYWORDS.get(name) or EXTRA_KEYWORDS.get(name, ())
+
+
+def _near_in_text(source: str, start: int, end: int, words: tuple[str, ...],
+                  before: int = 28, after: int = 16) -> float:
+    """Keyword strength inside the candidate's own text: just before (1.0) or after (0.7) the value."""
+    pat = _kw_re(words)
+    best = 0.0
+    lo = max(0, start - before)
+    for m in pat.finditer(source, lo, start):
+        between = source[m.end():start]
+        if re.search(r"\d", between):  # another number in between: the word belongs to it
+            continue
+        best = max(best, 1.0)
+    for m in pat.finditer(source, end, min(len(source), end + after)):
+        between = source[end:m.start()]
+        if re.search(r"\d", between):
+            continue
+        best = max(best, 0.7)
+    return best
+
+
+def _neighbours(boxes: Sequence[Box], ids: tuple[int, ...]) -> list[tuple[int, float]]:
+    """(box index, weight) of the boxes around a candidate: left 0.8, above 0.6, right/below 0.4."""
+    own = [boxes[i] for i in ids]
+    x0 = min(b.bbox[0] for b in own)
+    y0 = min(b.bbox[1] for b in own)
+    x1 = max(b.bbox[2] for b in own)
+    y1 = max(b.bbox[3] for b in own)
+    size = max(max(b.text_height for b in own), 1.0)
+    cy = (y0 + y1) / 2
+    cx = (x0 + x1) / 2
+    out = []
+    for j, b in enumerate(boxes):
+        if j in ids:
+            continue
+        bx0, by0, bx1, by1 = b.bbox
+        same_line = by0 - size * 0.3 <= cy <= by1 + size * 0.3
+        h_overlap = min(x1, bx1) - max(x0, bx0)
+        if same_line and 0 <= x0 - bx1 <= 4 * size:
+            out.append((j, 0.8))
+        elif same_line and 0 <= bx0 - x1 <= 2 * size:
+            out.append((j, 0.4))
+        elif 0 <= y0 - by1 <= 2.5 * size and (h_overlap > 0 or abs((bx0 + bx1) / 2 - cx) < 3 * size):
+            out.append((j, 0.6))
+        elif 0 <= by0 - y1 <= 1.5 * size and h_overlap > 0:
+            out.append((j, 0.4))
+    return out
+
+
+def keyword_strength(c: Candidate, boxes: Sequence[Box], words: tuple[str, ...],
+                     neighbours: list[tuple[int, float]] | None = None) -> float:
+    """How strongly `words` label candidate `c`: 0 (not near) .. 1 (just before it in its own box)."""
+    if not words:
+        return 0.0
+    best = _near_in_text(c.source, c.start, c.end, words)
+    if best >= 1.0:
+        return best
+    pat = _kw_re(words)
+    for j, w in neighbours if neighbours is not None else _neighbours(boxes, c.boxes):
+        if w > best and pat.search(prepare_text(boxes[j].text)):
+            best = w
+    return best
+
+
+# -------------------------------------------------------------------------------- dimension geometry
+
+_TUPLE_LETTERS_RE = re.compile(r"(?<![a-z])([lwhd])(?:\s*[x*×]\s*([lwhd]))(?:\s*[x*×]\s*([lwhd]))?(?![a-z])")
+_LETTER_TO_ENTITY = {"w": "width", "h": "height", "d": "depth", "l": "length"}
+
+
+def _tuple_orient(c: Candidate, boxes: Sequence[Box], entity: str) -> float | None:
+    """For a member of "a x b x c": +1/-1 when letters beside the tuple say which it is, else None."""
+    m = c.mention
+    if m.group is None:
+        return None
+    texts = [c.source] + [prepare_text(boxes[j].text) for j, _ in _neighbours(boxes, c.boxes)]
+    for t in texts:
+        lm = _TUPLE_LETTERS_RE.search(t)
+        if lm:
+            letters = [g for g in lm.groups() if g]
+            if m.position < len(letters):
+                return 1.0 if _LETTER_TO_ENTITY[letters[m.position]] == entity else -1.0
+    return None
+
+
+def callout_direction(box: Box, segments: Sequence[tuple[float, float, float, float]]) -> str:
+    """"vertical", "horizontal", "slanted" or "" (none): the direction of the line the label sits on.
+
+    A dimension label sits beside (or on) its arrow or extension line, near the line's middle: the
+    nearest segment that runs past the label and is longer than the label along its direction. The
+    segment's gap to the label's box is measured across the segment, in units of the text's height.
+    """
+    cx, cy = box.centre
+    th = max(box.text_height, 4.0)
+    best: tuple[float, float, float] | None = None  # (gap, -length, angle)
+    for x1, y1, x2, y2 in segments:
+        dx, dy = x2 - x1, y2 - y1
+        length = math.hypot(dx, dy)
+        if length < 2 * th:
+            continue
+        ux, uy = dx / length, dy / length
+        t = ((cx - x1) * ux + (cy - y1) * uy) / length
+        if not 0.1 <= t <= 0.9:
+            continue  # labels sit along their arrow, not at its end (where a product edge starts)
+        along = abs(ux) * box.width + abs(uy) * box.height
+        if length < 1.2 * along:
+            continue  # no longer than the text itself: a stroke or an underline
+        dist = abs((cx - x1) * -uy + (cy - y1) * ux)
+        half = abs(uy) * box.width / 2 + abs(ux) * box.height / 2
+        gap = (dist - half) / th
+        if gap > 1.5 or gap < -1.0:
+            continue
+        angle = abs(math.degrees(math.atan2(dy, dx))) % 180
+        key = (max(gap, 0.0), -length, angle)
+        if best is None or key < best:
+            best = key
+    if best is None:
+        return ""
+    angle = best[2]
+    if 72 <= angle <= 108:
+        return "vertical"
+    if angle <= 12 or angle >= 168:
+        return "horizontal"
+    return "slanted"
+
+
+# The evidence each callout direction gives for each dimension, -1..1. Vertical text is the
+# strongest sign of a height; an arrow's direction is nearly as strong; a slanted arrow is the
+# receding edge of a 3-D view, mostly depth, sometimes the width of an isometric view.
+_ORIENT = {
+    "height": {"vertical_text": 1.0, "vertical": 0.9, "horizontal": -0.7, "slanted": -0.7},
+    "width": {"vertical_text": -1.0, "vertical": -0.9, "horizontal": 0.7, "slanted": 0.1},
+    "depth": {"vertical_text": -1.0, "vertical": -0.9, "horizontal": -0.3, "slanted": 0.6},
+}
+
+
+def orientation(c: Candidate, boxes: Sequence[Box], entity: str, others: Sequence[Candidate],
+                width: float, height: float,
+                segments: Sequence[tuple[float, float, float, float]] = ()) -> float:
+    """How well the callout's geometry fits the asked dimension, -1..1 (0: no evidence).
+
+    Product drawings put the height beside a vertical arrow (often with vertical text, at the left or
+    right of the item), the width along the bottom or top edge (horizontal) and the depth along the
+    slanted, receding edge. The text's own direction counts first, then the direction of the line the
+    label sits on (callout_direction), else its place among the other callouts.
+    """
+    b = boxes[c.boxes[0]]
+    if b.vertical:
+        return _ORIENT[entity]["vertical_text"]
+    direction = callout_direction(b, segments) if segments else ""
+    if not direction and 12.0 <= abs(b.angle) <= 78.0:
+        direction = "slanted"  # the text itself is slanted along its edge
+    if direction:
+        return _ORIENT[entity][direction]
+    # no line found: where the callout sits among all the callouts (the item lies between them)
+    xs = [boxes[o.boxes[0]].centre[0] for o in others] or [width / 2]
+    ys = [boxes[o.boxes[0]].centre[1] for o in others] or [height / 2]
+    lo_x, hi_x = min(xs + [width * 0.25]), max(xs + [width * 0.75])
+    lo_y, hi_y = min(ys + [height * 0.25]), max(ys + [height * 0.75])
+    rx = (b.centre[0] - lo_x) / max(hi_x - lo_x, 1.0)
+    ry = (b.centre[1] - lo_y) / max(hi_y - lo_y, 1.0)
+    at_side = min(rx, 1 - rx) < 0.2 and 0.15 < ry < 0.85  # left or right of the others, mid-height
+    at_edge = min(ry, 1 - ry) < 0.25  # above or below the others
+    if entity == "height":
+        return 0.4 if at_side and not at_edge else (-0.3 if at_edge else 0.0)
+    if entity == "width":
+        return 0.3 if at_edge and not at_side else (-0.3 if at_side else 0.0)
+    return -0.2 if at_side else 0.0
+
+
+# ------------------------------------------------------------------------------------------ score
+
+
+def _context(c: Candidate, boxes: Sequence[Box], neighbours: list[tuple[int, float]]) -> float:
+    """1 when nutrition or per-unit wording sits next to a weight or volume ("per 100 g"), else 0."""
+    before = c.source[max(0, c.start - 12):c.start]
+    if re.search(r"(?:per|/|pro|par|por|each)\s*$", before):
+        return 1.0
+    if _near_in_text(c.source, c.start, c.end, NUTRITION, before=24, after=12):
+        return 1.0
+    pat = _kw_re(NUTRITION)
+    for j, w in neighbours:
+        if w >= 0.8 and pat.search(prepare_text(boxes[j].text)):
+            return 0.7
+    return 0.0
+
+
+def _labelled_page(cands: Sequence[Candidate], boxes: Sequence[Box]) -> bool:
+    """Does any dimension value on the page carry an explicit name (W, Height, Length...)?"""
+    words = tuple(w for name in (*DIMENSIONS, "length") for w in _words_for(name))
+    return any(keyword_strength(o, boxes, words) >= 0.6 for o in cands)
+
+
+def features(c: Candidate, boxes: Sequence[Box], entity: str, cands: Sequence[Candidate],
+             width: float, height: float, median_size: float,
+             segments: Sequence[tuple[float, float, float, float]] = ()) -> dict[str, float]:
+    neighbours = _neighbours(boxes, c.boxes)
+    f: dict[str, float] = {"bias": 1.0}
+    f["keyword"] = keyword_strength(c, boxes, KEYWORDS[entity], neighbours)
+    rival = 0.0
+    for r in RIVALS.get(entity, ()):
+        rival = max(rival, keyword_strength(c, boxes, _words_for(r), neighbours))
+    # a word that belongs to both ("diameter" for width and depth, "net" ...) is no rival
+    f["rival"] = rival if rival > f["keyword"] else 0.0
+    f["context"] = _context(c, boxes, neighbours) if entity in (
+        "item_weight", "item_volume", "maximum_weight_recommendation") else 0.0
+    size = max(b.text_height for b in (boxes[i] for i in c.boxes))
+    f["size"] = max(-1.0, min(1.0, math.log(max(size, 1.0) / max(median_size, 1.0))))
+    same = sum(1 for o in cands if o.prediction == c.prediction and o.boxes != c.boxes)
+    f["repeat"] = min(same, 2) / 2
+    # reading order says something on a pack (the net quantity comes early), nothing on a drawing
+    f["first"] = 0.0 if entity in DIMENSIONS else 1.0 / (1 + c.order)
+    prior = UNIT_PRIOR.get(entity, {}).get(c.unit, 0.001)
+    f["unit"] = max(-1.0, math.log(prior / max(UNIT_PRIOR.get(entity, {c.unit: 1}).values())) / 5)
+    lo, hi = _PLAUSIBLE[entity]
+    base = c.value * _BASE.get(c.unit, 1.0)
+    f["implausible"] = 1.0 if not lo <= base <= hi else 0.0
+    f["ocr"] = min(boxes[i].score for i in c.boxes) - 1.0
+    f["range"] = 1.0 if c.mention.is_range else 0.0
+    f["unlabelled"] = 0.0
+    if entity in DIMENSIONS:
+        # a drawing that names its dimensions ("Width", "H", "Length") names the asked one too
+        if f["keyword"] < 0.6 and _labelled_page(cands, boxes):
+            f["unlabelled"] = 1.0
+        t = _tuple_orient(c, boxes, entity)
+        if t is not None:
+            # "W x D x H: 40 x 30 x 20 cm": the letters name each member; they are the keywords
+            f["keyword"], f["rival"], f["orient"], f["unlabelled"] = max(t, 0.0), max(-t, 0.0), 0.0, 0.0
+        else:
+            f["orient"] = orientation(c, boxes, entity, cands, width, height, segments)
+    else:
+        f["orient"] = 0.0
+    return f
+
+
+def score(f: dict[str, float], weights: dict[str, float] | None = None) -> float:
+    w = WEIGHTS if weights is None else weights
+    return sum(w.get(k, 0.0) * v for k, v in f.items())
+
+
+def rank(boxes: Sequence[Box], entity: str, width: float, height: float,
+         range_policy: str = "max", weights: dict[str, float] | None = None,
+         segments: Sequence[tuple[float, float, float, float]] = ()) -> list[Candidate]:
+    """The entity's candidates, best first, each with its features and score."""
+    cands = candidates(boxes, entity, range_policy)
+    if not cands:
+        return []
+    median_size = median(b.text_height for b in boxes) if boxes else 1.0
+    for c in cands:
+        c.features = features(c, boxes, entity, cands, width, height, median_size, segments)
+        c.score = score(c.features, weights)
+    return sorted(cands, key=lambda c: (-c.score, c.order))
+
+
+def choose(boxes: Sequence[Box], entity: str, width: float, height: float,
+           range_policy: str = "max", weights: dict[str, float] | None = None,
+           segments: Sequence[tuple[float, float, float, float]] = ()) -> Pick:
+    """The best candidate for `entity` (prediction "" when none), with its confidence.
+
+    `segments`: straight lines found in the image (amlc.engines.ocr.find_segments), used to read the
+    direction of dimension callouts; without them position alone is used.
+    """
+    ranked = rank(boxes, entity, width, height, range_policy, weights, segments)
+    if not ranked:
+        return Pick("", 0.0, "", 0, [])
+    best = ranked[0]
+    return Pick(best.prediction, best.confidence, best.text, len(ranked), ranked)
+
+
+def first_mention(boxes: Sequence[Box], entity: str, range_policy: str = "max") -> str:
+    """The baseline most teams used: the first mention in the OCR text whose unit the entity allows."""
+    from amlc.engines.ocr import joined_text
+    from amlc.units import normalize
+
+    return normalize(joined_text(list(boxes)), entity, range_policy)
