@@ -52,3 +52,16 @@ def test_saved_config_round_trips(tmp_path):
     cfg = load_config(None, ["train.epochs=7"], defaults=DEFAULTS)
     save_config(cfg, tmp_path / "resolved.yaml")
     assert yaml.safe_load((tmp_path / "resolved.yaml").read_text()) == cfg
+
+
+def test_atomic_writes_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    from amlc.tables import write_text
+
+    path = write_text(tmp_path / "x.txt", "hello")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+    assert path.read_text() == "hello" and not list(tmp_path.glob(".x.txt.*"))

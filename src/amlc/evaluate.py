@@ -7,6 +7,10 @@ they are and after postprocessing, so the gain of the last mile is always visibl
 index must have a prediction (or pass --allow-missing to score absent rows as empty); a prediction
 for an index the labels do not have is an error. The last line printed is `F1 0.xxxx`.
 
+report.html (`--report`, amlc.report): the scores, errors by kind and a gallery of failures; the
+labels' image_link finds thumbnails under `--images`, and a predictions file's optional `raw` (the
+engine's own text) and `reason` columns are shown beside each failure.
+
 metrics.json (`--metrics`): {"f1", "raw_f1" (or null), "rows", "per_entity": [{entity_name, tp, fp,
 fn, tn, rows, precision, recall, f1}, ...], "raw_per_entity", "labels", "predictions", "raw"}.
 """
@@ -51,22 +55,34 @@ def join(labels: pd.DataFrame, preds: pd.DataFrame, what: str, allow_missing: bo
     return pd.Series([by_index.get(i, "") for i in labels["index"]], index=labels.index, dtype=object)
 
 
+def _carry_text(rows: pd.DataFrame, labels: pd.DataFrame, preds: pd.DataFrame) -> None:
+    """Copy the engine's own text (`raw`) and `reason` columns, when a predictions file has them,
+    onto the scored rows for the error-analysis report."""
+    for col in ("raw", "reason"):
+        if col in preds.columns and col not in rows.columns:
+            by_index = dict(zip(preds["index"], preds[col].fillna("").astype(str)))
+            rows[col] = [by_index.get(i, "") for i in labels["index"]]
+
+
 def evaluate(labels_path: str | Path, predictions_path: str | Path | None = None,
              raw_path: str | Path | None = None, allow_missing: bool = False,
              range_policy: str = "max") -> dict:
     if predictions_path is None and raw_path is None:
         raise InputError("give --predictions, --raw, or both")
     labels, acceptable = read_labels(labels_path)
-    rows = labels[["index", "entity_name", "truth"]].copy()
+    # image_link (for the report's thumbnails) rides along when the labels have it
+    rows = labels[[c for c in ("index", "entity_name", "truth", "image_link") if c in labels.columns]].copy()
     raw_table = None
     if raw_path is not None:
         raw = read_csv(raw_path, ["index", "prediction"], "raw predictions file", check_entities=False)
         rows["raw_prediction"] = join(labels, raw, "raw predictions file", allow_missing)
+        _carry_text(rows, labels, raw)
         raw_table = per_entity(rows, "raw_prediction", "truth", acceptable)
     if predictions_path is not None:
         preds = read_csv(predictions_path, ["index", "prediction"], "predictions file",
                          check_entities=False)
         rows["prediction"] = join(labels, preds, "predictions file", allow_missing)
+        _carry_text(rows, labels, preds)
     else:
         final, _ = postprocess_frame(labels, pd.DataFrame(
             {"index": labels["index"], "prediction": rows["raw_prediction"]}), range_policy)

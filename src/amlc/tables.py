@@ -116,6 +116,10 @@ def check_entity_names(names: pd.Series, path: Path | str = "", what: str = "CSV
                          f"{', '.join(sorted(known))}): {path}")
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 @contextmanager
 def atomic_open(path: str | os.PathLike, newline: str | None = None) -> Iterator[TextIO]:
     """Open a text file for writing that appears under `path` only once it is complete.
@@ -127,6 +131,8 @@ def atomic_open(path: str | os.PathLike, newline: str | None = None) -> Iterator
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp creates the file 0600; give it the mode a plain open() would (0666 less the umask)
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as fh:
             yield fh
         os.replace(tmp, path)

@@ -1,0 +1,48 @@
+# amlc: every stage of the pipeline, one target each. `make` (or `make help`) lists them.
+# The environment lives in .venv (created on first use from requirements.txt); nothing is installed
+# system-wide. Override the interpreter with `make PYTHON=python3.12 ...`.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help setup test test-fast demo demo-real smoke train infer merge post sanity evaluate bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-11s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+setup: $(STAMP) ## create .venv with the pinned requirements (CPU torch here, CUDA torch on a GPU box)
+
+test: $(STAMP) ## run the whole test suite (CPU, offline; dev-data tests skip without ../shared)
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP) ## the test suite without the slow end-to-end runs
+	$(PY) -m pytest -q -m "not slow"
+
+demo: $(STAMP) ## the whole pipeline end to end on generated product images, OCR engine, 2 shards
+	$(PY) -m amlc.demo
+
+demo-real: $(STAMP) ## the same on ../shared/amlc2024/images_dev (real photos), when present
+	$(PY) -m amlc.demo --real
+
+smoke: $(STAMP) ## every training stage for real on CPU with a tiny random Qwen2-VL (outputs/smoke)
+	$(PY) train/run.py --config configs/smoke.yaml
+
+train: $(STAMP) ## fine-tune Qwen2-VL-2B on dataset/train.csv (GPU; configs/qwen2vl_2b.yaml)
+	$(PY) train/run.py --config configs/qwen2vl_2b.yaml
+
+bench: $(STAMP) ## print the benchmark figures that run on CPU
+	$(PY) bench/bench_postprocess.py
+
+clean: ## remove caches (keeps .venv and outputs/)
+	rm -rf .pytest_cache .hypothesis build dist src/*.egg-info
+	find . -name __pycache__ -prune -exec rm -rf {} +
