@@ -148,9 +148,12 @@ def test_named_dimensions_leave_the_unnamed_ones_blank():
     assert h.confidence < 0.3 < w.confidence
 
 
-def test_one_value_in_two_units_prefers_the_labels_usual_unit():
-    boxes = [box("37in / 94cm", 60, 300, vertical=True)]
-    assert pick(boxes, "height", **DRAWING) == "94.0 centimetre"
+def test_one_value_in_two_units():
+    # printed first wins, unless the labels use the other unit far more (grams over ounces)
+    assert pick([box("37in / 94cm", 60, 300, vertical=True)], "height", **DRAWING) == "37.0 inch"
+    assert pick([box("94cm / 37in", 60, 300, vertical=True)], "height", **DRAWING) == "94.0 centimetre"
+    assert pick([box("NET WT 4.3 OZ (123 g)", 300, 300)], "item_weight") == "123.0 gram"
+    assert pick([box("NET WT 123 g (4.3 OZ)", 300, 300)], "item_weight") == "123.0 gram"
 
 
 def test_confidence_is_a_probability_and_keywords_raise_it():

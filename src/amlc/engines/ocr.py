@@ -124,6 +124,8 @@ class Box:
 
 @dataclass
 class Page:
+    """One image read: its boxes in reading order, its size, and how the read went."""
+
     boxes: list[Box]
     width: int
     height: int
@@ -131,7 +133,24 @@ class Page:
     cached: bool = False
     key: str = ""
     ocr_text: str = ""  # the box texts joined by " " in rapidocr's own order (what most teams used)
-    segments: list[tuple[float, float, float, float]] = field(default_factory=list)  # find_segments
+    source: Any = field(default=None, repr=False)  # the path or PIL image, for `segments`
+    _segments: list | None = field(default=None, repr=False)
+
+    @property
+    def segments(self) -> list[tuple[float, float, float, float]]:
+        """Straight lines of the image (find_segments), found on first use: only dimension
+        questions need them. Empty when the image can no longer be read."""
+        if self._segments is None:
+            try:
+                self._segments = find_segments(load_image(self.source)[0]) if self.source is not None else []
+            except ImageError:
+                self._segments = []
+            if isinstance(self.source, (str, Path)):
+                with _MEMORY_LOCK:  # the other questions about this image reuse them
+                    kept = _MEMORY.get(self.key)
+                    if kept is not None and kept.source == self.source:
+                        kept._segments = self._segments
+        return self._segments
 
 
 def reading_order(boxes: list[Box]) -> list[list[Box]]:
@@ -260,10 +279,17 @@ def read_page(image: Any, settings: Mapping[str, Any] | None = None, *,
 
     `use_cache=False` always runs the OCR (timings) but still stores the result.
     """
+    from PIL import Image
+
     s = settings_of(settings)
-    img, data = load_image(image)
-    if data is None:  # a PIL image: key on its pixels
-        data = img.tobytes() + f"{img.size}".encode()
+    if isinstance(image, Image.Image):
+        img, data = load_image(image)
+        data = img.tobytes() + f"{img.size}".encode()  # a PIL image: key on its pixels
+    else:
+        path = Path(image)
+        if not path.is_file():
+            raise ImageError(f"missing image: {path}")
+        img, data = None, path.read_bytes()
     key = _cache_key(data, s)
     disk = Path(s["cache_dir"]) / key[:2] / f"{key}.json" if s["cache_dir"] else None
     if use_cache:
@@ -272,31 +298,30 @@ def read_page(image: Any, settings: Mapping[str, Any] | None = None, *,
             if page is not None:
                 _MEMORY.move_to_end(key)
                 return Page(page.boxes, page.width, page.height, 0.0, True, key, page.ocr_text,
-                            page.segments)
+                            image, page._segments if page.source is not None else None)
         if disk is not None and disk.exists():
             try:
                 d = json.loads(disk.read_text(encoding="utf-8"))
                 raw = [Box.from_json(b) for b in d["boxes"]]
-                segments = ([tuple(x) for x in d["segments"]] if "segments" in d
-                            else find_segments(img))
                 page = Page(_in_reading_order(raw), d["width"], d["height"], 0.0, True, key,
-                            " ".join(b.text for b in raw), segments)
+                            " ".join(b.text for b in raw), image)
                 _remember(key, page)
                 return page
             except (ValueError, KeyError, TypeError):
                 pass  # a damaged cache file is read again
-    engine = _rapidocr(s)
     t0 = time.perf_counter()
+    if img is None:
+        img, _ = load_image(image)
+    engine = _rapidocr(s)
     out = engine(img)
     boxes = []
     if getattr(out, "boxes", None) is not None and getattr(out, "txts", None) is not None:
         for quad, text, score in zip(out.boxes, out.txts, out.scores):
             if text and text.strip():
                 boxes.append(Box.from_quad(text.strip(), score, quad))
-    segments = find_segments(img)
     seconds = time.perf_counter() - t0
     page = Page(_in_reading_order(boxes), img.width, img.height, seconds, False, key,
-                " ".join(b.text for b in boxes), segments)
+                " ".join(b.text for b in boxes), image)
     _remember(key, page)
     if disk is not None:
         from amlc.tables import write_text
@@ -305,15 +330,15 @@ def read_page(image: Any, settings: Mapping[str, Any] | None = None, *,
         write_text(disk, json.dumps({"width": img.width, "height": img.height,
                                      "seconds": round(seconds, 4),
                                      "settings": {k: s[k] for k in _READ_KEYS},
-                                     "boxes": [b.to_json() for b in boxes],
-                                     "segments": [[round(v, 1) for v in sg] for sg in segments]}))
+                                     "boxes": [b.to_json() for b in boxes]}))
     return page
 
 
 def find_segments(img: Any, work_side: int = 1000) -> list[tuple[float, float, float, float]]:
     """Straight line segments (x1, y1, x2, y2) in image pixels: the arrows and extension lines of
     dimension drawings (and product edges). Canny edges + probabilistic Hough on a copy shrunk to
-    `work_side`; segments shorter than 6% of the long side are dropped (text strokes, texture).
+    `work_side`, then collinear pieces merged (Hough breaks a slightly slanted, anti-aliased line
+    into several); segments shorter than 6% of the long side are dropped (text strokes, texture).
     """
     import cv2
     import numpy as np
@@ -325,12 +350,46 @@ def find_segments(img: Any, work_side: int = 1000) -> list[tuple[float, float, f
     a = np.asarray(gray)
     edges = cv2.Canny(a, 50, 150)
     long_side = max(a.shape)
-    lines = cv2.HoughLinesP(edges, 1, np.pi / 180, threshold=30,
-                            minLineLength=max(15, int(0.06 * long_side)), maxLineGap=3)
+    min_len = max(15, int(0.06 * long_side))
+    lines = cv2.HoughLinesP(edges, 1, np.pi / 180, threshold=30, minLineLength=min_len // 2,
+                            maxLineGap=5)
     if lines is None:
         return []
-    arr = np.asarray(lines, dtype=np.float64).reshape(-1, 4)[:400] / scale  # OpenCV 4: (N,1,4)
-    return [(float(a), float(b), float(c), float(d)) for a, b, c, d in arr]
+    arr = np.asarray(lines, dtype=np.float64).reshape(-1, 4)[:2000]  # OpenCV 4 gives (N, 1, 4)
+    # generous gap: a dimension line is often interrupted by its own label, and joining two
+    # collinear pieces never changes a direction, which is all the rules read from a segment
+    merged = _merge_collinear([tuple(r) for r in arr], gap=0.1 * long_side)
+    return [(x1 / scale, y1 / scale, x2 / scale, y2 / scale)
+            for x1, y1, x2, y2 in merged if math.hypot(x2 - x1, y2 - y1) >= min_len][:400]
+
+
+def _merge_collinear(segs: list[tuple[float, ...]], gap: float, angle_tol: float = 3.0,
+                     offset_tol: float = 3.0) -> list[tuple[float, float, float, float]]:
+    """Join segments that lie on one line (angle within angle_tol degrees, both ends within
+    offset_tol px of it) and overlap or leave less than `gap` px between them; longest first."""
+    out: list[list[float]] = []  # x1, y1, x2, y2 of each merged line
+    for x1, y1, x2, y2 in sorted(segs, key=lambda s: -math.hypot(s[2] - s[0], s[3] - s[1])):
+        for m in out:
+            dx, dy = m[2] - m[0], m[3] - m[1]
+            length = math.hypot(dx, dy)
+            ux, uy = dx / length, dy / length
+            ang = abs(math.degrees(math.atan2(y2 - y1, x2 - x1)) - math.degrees(math.atan2(dy, dx)))
+            ang = min(ang % 180, 180 - ang % 180)
+            if ang > angle_tol:
+                continue
+            if max(abs((x - m[0]) * -uy + (y - m[1]) * ux) for x, y in ((x1, y1), (x2, y2))) > offset_tol:
+                continue
+            t1 = (x1 - m[0]) * ux + (y1 - m[1]) * uy
+            t2 = (x2 - m[0]) * ux + (y2 - m[1]) * uy
+            lo, hi = min(t1, t2), max(t1, t2)
+            if lo > length + gap or hi < -gap:
+                continue
+            lo, hi = min(lo, 0.0), max(hi, length)
+            m[:] = [m[0] + ux * lo, m[1] + uy * lo, m[0] + ux * hi, m[1] + uy * hi]
+            break
+        else:
+            out.append([x1, y1, x2, y2])
+    return [(m[0], m[1], m[2], m[3]) for m in out]
 
 
 def _in_reading_order(boxes: list[Box]) -> list[Box]:
@@ -338,6 +397,12 @@ def _in_reading_order(boxes: list[Box]) -> list[Box]:
 
 
 def _remember(key: str, page: Page) -> None:
+    if isinstance(page.source, (str, Path)):
+        page = Page(page.boxes, page.width, page.height, page.seconds, page.cached, page.key,
+                    page.ocr_text, page.source, page._segments)
+    else:  # never hold a caller's PIL image in the cache
+        page = Page(page.boxes, page.width, page.height, page.seconds, page.cached, page.key,
+                    page.ocr_text, None, None)
     with _MEMORY_LOCK:
         _MEMORY[key] = page
         _MEMORY.move_to_end(key)
@@ -392,14 +457,14 @@ class OcrEngine:
 
     def decide(self, page: Page, entity: str, index: int = 0) -> Result:
         """The rules' answer for `entity` from a page already read (the threshold applied)."""
-        from amlc.engines.ocr_rules import choose
+        from amlc.engines.ocr_rules import DIMENSIONS, choose
 
         raw = joined_text(page.boxes)
         extra: dict[str, Any] = {"seconds": round(page.seconds, 4)}
         if not page.boxes:
             return Result(index, raw, "", 0.0, "no text", extra)
         pick = choose(page.boxes, entity, page.width, page.height, self.range_policy,
-                      segments=page.segments)
+                      segments=page.segments if entity in DIMENSIONS else ())
         extra["candidates"] = pick.candidates
         if pick.prediction == "":
             return Result(index, raw, "", 0.0, "no mention", extra)

@@ -86,13 +86,13 @@ RIVALS: dict[str, tuple[str, ...]] = {
 EXTRA_KEYWORDS: dict[str, tuple[str, ...]] = {
     "length": ("l", "length", "long", "len", "länge", "longueur"),
 }
-# Panels whose grams and millilitres are not the product's quantity.
-NUTRITION = ("protein", "proteins", "fat", "fats", "carb", "carbs", "carbohydrate", "carbohydrates",
-             "sugar", "sugars", "fibre", "fiber", "sodium", "salt", "serving", "servings",
-             "calories", "kcal", "kj", "energy", "saturated", "cholesterol", "dietary", "vitamin",
-             "calcium", "iron", "potassium", "per", "each", "daily", "portion", "nutrition",
-             "trans", "glucides", "lipides", "proteines", "eiweiß", "fett", "zucker", "dosage",
-             "dose", "take", "scoop", "tablet", "tablets", "capsule", "capsules")
+# A nutrient's amount is never the product's quantity ("Protein 20 g", "Total Fat 3 g"). "Per 100 g"
+# and "serving size" are NOT here: catalogue labels often take exactly that reference quantity.
+NUTRIENTS = ("protein", "proteins", "fat", "fats", "carb", "carbs", "carbohydrate", "carbohydrates",
+             "sugar", "sugars", "fibre", "fiber", "sodium", "salt", "calories", "kcal", "kj",
+             "energy", "saturated", "cholesterol", "dietary", "vitamin", "calcium", "iron",
+             "potassium", "magnesium", "zinc", "trans", "polyunsaturated", "monounsaturated",
+             "glucides", "lipides", "proteines", "eiweiß", "fett", "zucker", "extract", "omega")
 
 # Unit priors: the share of each unit among train.csv's labels of the entity (263,859 rows). Only a
 # tie-breaker, for a value printed in two units ("37in / 94cm", "16 oz (454 g)").
@@ -149,6 +149,9 @@ WEIGHTS: dict[str, float] = {
     "ocr": 0.5,
     "orient": 2.0,
     "unlabelled": -1.5,
+    "extent": 0.4,
+    "twin_unit": 1.0,
+    "twin_first": 0.35,
     "range": 0.0,
 }
 
@@ -212,6 +215,30 @@ _DEGREE_RE = re.compile(r"(\d)\s*°")
 _GLUED_LETTER_RE = re.compile(r"(?<![a-z0-9])([hwdl])(?=\d)")
 
 
+_BARE_NUMBER_RE = re.compile(r"^\s*\d[\d.,]*\s*$")
+
+
+def _stacked_pairs(boxes: Sequence[Box], texts: Sequence[str]) -> list[tuple[int, int]]:
+    """(i, j): box i holds a bare number and box j, just below it, what may be its unit
+    ("0.423" over "OUNCES")."""
+    out = []
+    for i, (b, t) in enumerate(zip(boxes, texts)):
+        if not _BARE_NUMBER_RE.match(t):
+            continue
+        size = max(b.text_height, 1.0)
+        best = None
+        for j, o in enumerate(boxes):
+            if j == i or o.vertical:
+                continue
+            gap = o.bbox[1] - b.bbox[3]
+            overlap = min(b.bbox[2], o.bbox[2]) - max(b.bbox[0], o.bbox[0])
+            if -0.3 * size <= gap <= 1.0 * size and overlap > 0 and (best is None or gap < best[0]):
+                best = (gap, j)
+        if best is not None:
+            out.append((i, best[1]))
+    return out
+
+
 def candidates(boxes: Sequence[Box], entity: str, range_policy: str = "max") -> list[Candidate]:
     """Every mention whose unit `entity` allows, from single boxes and from joined neighbours."""
     out: list[Candidate] = []
@@ -260,6 +287,9 @@ def candidates(boxes: Sequence[Box], entity: str, range_policy: str = "max") -> 
             parts.append(t)
             pos += len(t) + 1
         add(" ".join(parts), owners)
+    for i, j in _stacked_pairs(boxes, texts):
+        a, b = texts[i], texts[j]
+        add(a + " " + b, [(i, 0, len(a)), (j, len(a) + 1, len(a) + 1 + len(b))])
     # reading order: boxes come in reading order, mentions within a box left to right
     out.sort(key=lambda c: (min(c.boxes), c.start))
     for k, c in enumerate(out):
@@ -306,7 +336,11 @@ def _near_in_text(source: str, start: int, end: int, words: tuple[str, ...],
 
 
 def _neighbours(boxes: Sequence[Box], ids: tuple[int, ...]) -> list[tuple[int, float]]:
-    """(box index, weight) of the boxes around a candidate: left 0.8, above 0.6, right/below 0.4."""
+    """(box index, weight) of the boxes around a candidate.
+
+    Left on the same line: 0.8 when close (a label and its value), 0.5 for the nearest one further
+    away (a table row's name); above: 0.6 (a column header, the line before); right or below: 0.4.
+    """
     own = [boxes[i] for i in ids]
     x0 = min(b.bbox[0] for b in own)
     y0 = min(b.bbox[1] for b in own)
@@ -316,20 +350,26 @@ def _neighbours(boxes: Sequence[Box], ids: tuple[int, ...]) -> list[tuple[int, f
     cy = (y0 + y1) / 2
     cx = (x0 + x1) / 2
     out = []
+    far_left: tuple[float, int] | None = None
     for j, b in enumerate(boxes):
         if j in ids:
             continue
         bx0, by0, bx1, by1 = b.bbox
-        same_line = by0 - size * 0.3 <= cy <= by1 + size * 0.3
+        same_line = by0 - size * 0.3 <= cy <= by1 + size * 0.3 and not b.vertical
         h_overlap = min(x1, bx1) - max(x0, bx0)
         if same_line and 0 <= x0 - bx1 <= 4 * size:
             out.append((j, 0.8))
+        elif same_line and x0 - bx1 > 4 * size:
+            if far_left is None or x0 - bx1 < far_left[0]:
+                far_left = (x0 - bx1, j)
         elif same_line and 0 <= bx0 - x1 <= 2 * size:
             out.append((j, 0.4))
         elif 0 <= y0 - by1 <= 2.5 * size and (h_overlap > 0 or abs((bx0 + bx1) / 2 - cx) < 3 * size):
             out.append((j, 0.6))
         elif 0 <= by0 - y1 <= 1.5 * size and h_overlap > 0:
             out.append((j, 0.4))
+    if far_left is not None and not any(w == 0.8 for _, w in out):
+        out.append((far_left[1], 0.5))
     return out
 
 
@@ -387,15 +427,15 @@ def callout_direction(box: Box, segments: Sequence[tuple[float, float, float, fl
         ux, uy = dx / length, dy / length
         t = ((cx - x1) * ux + (cy - y1) * uy) / length
         if not 0.1 <= t <= 0.9:
-            continue  # labels sit along their arrow, not at its end (where a product edge starts)
+            continue  # a label sits along its arrow, not where a line (a product's edge) starts
         along = abs(ux) * box.width + abs(uy) * box.height
-        if length < 1.2 * along:
-            continue  # no longer than the text itself: a stroke or an underline
+        if length < 0.6 * along:
+            continue  # much shorter than the text: a stroke of a letter
         dist = abs((cx - x1) * -uy + (cy - y1) * ux)
         half = abs(uy) * box.width / 2 + abs(ux) * box.height / 2
         gap = (dist - half) / th
-        if gap > 1.5 or gap < -1.0:
-            continue
+        if gap > 1.5 or gap < -0.3:
+            continue  # too far, or running through the text (an underline, a strike)
         angle = abs(math.degrees(math.atan2(dy, dx))) % 180
         key = (max(gap, 0.0), -length, angle)
         if best is None or key < best:
@@ -458,17 +498,40 @@ def orientation(c: Candidate, boxes: Sequence[Box], entity: str, others: Sequenc
 
 
 def _context(c: Candidate, boxes: Sequence[Box], neighbours: list[tuple[int, float]]) -> float:
-    """1 when nutrition or per-unit wording sits next to a weight or volume ("per 100 g"), else 0."""
-    before = c.source[max(0, c.start - 12):c.start]
-    if re.search(r"(?:per|/|pro|par|por|each)\s*$", before):
+    """1 when the value is a nutrient's amount or a per-piece figure ("Protein 20 g", "12.3 g / ea")."""
+    after = c.source[c.end:c.end + 8]
+    if re.match(r"\s*\)?\s*(?:/\s*(?:ea|pc|pcs|piece|unit|bag|pod|sachet|stick)\b|each\b|per\b)",
+                after):
         return 1.0
-    if _near_in_text(c.source, c.start, c.end, NUTRITION, before=24, after=12):
+    if _near_in_text(c.source, c.start, c.end, NUTRIENTS, before=40, after=0):
         return 1.0
-    pat = _kw_re(NUTRITION)
+    pat = _kw_re(NUTRIENTS)
     for j, w in neighbours:
-        if w >= 0.8 and pat.search(prepare_text(boxes[j].text)):
-            return 0.7
+        if w >= 0.5 and w != 0.4 and pat.search(prepare_text(boxes[j].text)):
+            return 0.8 if w >= 0.8 else 0.5
     return 0.0
+
+
+def _extent_rank(c: Candidate, entity: str, cands: Sequence[Candidate], boxes: Sequence[Box],
+                 segments: Sequence[tuple[float, float, float, float]]) -> float:
+    """1 when the value is the largest of its kind on the drawing (height: among vertical callouts,
+    the overall height beats a part's; width: among the others, the front of most furniture is
+    wider than deep), or for depth the smallest; 0 otherwise or when only one value is there."""
+    def vertical(o: Candidate) -> bool:
+        b = boxes[o.boxes[0]]
+        return b.vertical or (bool(segments) and callout_direction(b, segments) == "vertical")
+
+    mine = vertical(c)
+    if entity == "height" and not mine:
+        return 0.0
+    if entity != "height" and mine:
+        return 0.0
+    values = {o.value * _BASE.get(o.unit, 1.0) for o in cands if vertical(o) == mine}
+    if len(values) < 2:
+        return 0.0
+    here = c.value * _BASE.get(c.unit, 1.0)
+    target = min(values) if entity == "depth" else max(values)
+    return 1.0 if abs(here - target) <= 0.03 * target else 0.0
 
 
 def _labelled_page(cands: Sequence[Candidate], boxes: Sequence[Box]) -> bool:
@@ -508,6 +571,7 @@ def features(c: Candidate, boxes: Sequence[Box], entity: str, cands: Sequence[Ca
         # a drawing that names its dimensions ("Width", "H", "Length") names the asked one too
         if f["keyword"] < 0.6 and _labelled_page(cands, boxes):
             f["unlabelled"] = 1.0
+        f["extent"] = _extent_rank(c, entity, cands, boxes, segments)
         t = _tuple_orient(c, boxes, entity)
         if t is not None:
             # "W x D x H: 40 x 30 x 20 cm": the letters name each member; they are the keywords
@@ -517,6 +581,44 @@ def features(c: Candidate, boxes: Sequence[Box], entity: str, cands: Sequence[Ca
     else:
         f["orient"] = 0.0
     return f
+
+
+def _share_between_twins(cands: Sequence[Candidate], boxes: Sequence[Box], entity: str) -> None:
+    """One quantity printed in two units side by side ("4.3 OZ (123 g)", "37in / 94cm") is one
+    answer: both get the better evidence of the two; then the one printed first wins (twin_first)
+    unless the labels use the other unit far more often (twin_unit: 123 g beats 4.3 oz, since
+    grams are 7.5 times as common among item_weight labels; on images_dev the labels took the gram
+    value in 6 of the 9 such pairs, each time printed second)."""
+    def base(c: Candidate) -> float:
+        return c.value * _BASE.get(c.unit, 1.0)
+
+    def near(a: Candidate, b: Candidate) -> bool:
+        if set(a.boxes) & set(b.boxes):
+            return True
+        ba, bb = boxes[a.boxes[0]], boxes[b.boxes[0]]
+        size = max(ba.text_height, bb.text_height, 1.0)
+        return math.hypot(ba.centre[0] - bb.centre[0], ba.centre[1] - bb.centre[1]) < 4 * size
+
+    prior = UNIT_PRIOR.get(entity, {})
+    shared: dict[int, dict[str, float]] = {}
+    for a in cands:
+        for b in cands:
+            if a is b or a.unit == b.unit:
+                continue
+            va, vb = base(a), base(b)
+            if abs(va - vb) <= 0.03 * max(va, vb) and near(a, b):
+                f = shared.setdefault(id(a), dict(a.features))
+                for k in ("keyword", "orient", "size", "repeat", "extent"):
+                    f[k] = max(f.get(k, 0.0), b.features.get(k, 0.0))
+                for k in ("rival", "context", "unlabelled"):
+                    f[k] = min(f.get(k, 0.0), b.features.get(k, 0.0))
+                f["first"] = max(f["first"], b.features["first"])
+                ratio = prior.get(a.unit, 0.001) / prior.get(b.unit, 0.001)
+                f["twin_unit"] = max(-1.0, min(1.0, math.log(ratio) / 5))
+                f["twin_first"] = 1.0 if a.order < b.order else 0.0
+    for a in cands:
+        if id(a) in shared:
+            a.features = shared[id(a)]
 
 
 def score(f: dict[str, float], weights: dict[str, float] | None = None) -> float:
@@ -534,6 +636,8 @@ def rank(boxes: Sequence[Box], entity: str, width: float, height: float,
     median_size = median(b.text_height for b in boxes) if boxes else 1.0
     for c in cands:
         c.features = features(c, boxes, entity, cands, width, height, median_size, segments)
+    _share_between_twins(cands, boxes, entity)
+    for c in cands:
         c.score = score(c.features, weights)
     return sorted(cands, key=lambda c: (-c.score, c.order))
 
