@@ -74,11 +74,20 @@ def test_abstains_without_an_allowed_unit():
     assert pick(boxes, "voltage") == "12.0 volt"
 
 
+def test_usual_ocr_confusions_are_read_through():
+    assert pick([box("LOAD CAPACITY 8OKG", 300, 100)], "maximum_weight_recommendation") == "80.0 kilogram"
+    assert pick([box("NET WT 0.43 0Z", 300, 100)], "item_weight") == "0.43 ounce"
+    assert pick([box("2oz", 300, 100)], "item_weight") == "2.0 ounce"
+    assert pick([box("5 Ibs", 300, 100)], "item_weight") == "5.0 pound"  # amlc.units reads "Ibs"
+
+
 def test_range_follows_the_policy():
     boxes = [box("Input: 100-240V 50/60Hz", 300, 100)]
     assert pick(boxes, "voltage") == "240.0 volt"
     assert pick(boxes, "voltage", range_policy="min") == "100.0 volt"
     assert pick(boxes, "voltage", range_policy="blank") == ""
+    # a count before a quantity is no range
+    assert pick([box("10 - 0.43 oz", 300, 100)], "item_weight") == "0.43 ounce"
 
 
 def test_number_and_unit_split_across_boxes():

@@ -215,6 +215,20 @@ _DEGREE_RE = re.compile(r"(\d)\s*°")
 _GLUED_LETTER_RE = re.compile(r"(?<![a-z0-9])([hwdl])(?=\d)")
 
 
+# The recogniser's usual confusions around quantities: the letter O for a zero inside a number
+# ("8OKG", "1O0g") and a zero for the O of "oz" ("0.43 0Z").
+_O_IN_NUMBER_RE = re.compile(r"(?<=\d)o(?=\d|\s?(?:kg|g|mg|ml|cm|mm|w|v)\b)")
+_ZERO_OZ_RE = re.compile(r"(?<=\d)(\s?)0z\b")
+
+
+def _fix_ocr(t: str) -> str:
+    if "o" in t:
+        t = _O_IN_NUMBER_RE.sub("0", t)
+    if "0z" in t:
+        t = _ZERO_OZ_RE.sub(r"\1oz", t)
+    return t
+
+
 _BARE_NUMBER_RE = re.compile(r"^\s*\d[\d.,]*\s*$")
 
 
@@ -250,7 +264,12 @@ def candidates(boxes: Sequence[Box], entity: str, range_policy: str = "max") -> 
             resolved = resolve_unit(m.unit, entity)
             if resolved is None:
                 continue
-            value = range_value(m, range_policy)
+            if m.is_range and m.low >= 10 * m.high and m.high > 0:
+                # "10 - 0.43 oz": a count before a quantity, not a range (which never spans x10
+                # downwards); the quantity is the number with the unit
+                value: float | None = m.high
+            else:
+                value = range_value(m, range_policy)
             if value is None:
                 continue
             unit, factor = resolved
@@ -268,7 +287,7 @@ def candidates(boxes: Sequence[Box], entity: str, range_policy: str = "max") -> 
             out.append(Candidate(format_value(value, unit), value, unit, m.text, ids, m,
                                  m.start, m.end, text))
 
-    texts = [prepare_text(b.text) for b in boxes]
+    texts = [_fix_ocr(prepare_text(b.text)) for b in boxes]
     if entity in DIMENSIONS and any(_INCH_RE.search(t) for t in texts):
         # the recogniser often reads the inch mark as a degree sign ("31.4°"); on a drawing that
         # measures in inches elsewhere, a "degree" after a number is an inch
@@ -357,7 +376,7 @@ def _neighbours(boxes: Sequence[Box], ids: tuple[int, ...]) -> list[tuple[int, f
         bx0, by0, bx1, by1 = b.bbox
         same_line = by0 - size * 0.3 <= cy <= by1 + size * 0.3 and not b.vertical
         h_overlap = min(x1, bx1) - max(x0, bx0)
-        if same_line and 0 <= x0 - bx1 <= 4 * size:
+        if same_line and -0.5 * size <= x0 - bx1 <= 4 * size and bx0 < x0:
             out.append((j, 0.8))
         elif same_line and x0 - bx1 > 4 * size:
             if far_left is None or x0 - bx1 < far_left[0]:
@@ -507,8 +526,9 @@ def _context(c: Candidate, boxes: Sequence[Box], neighbours: list[tuple[int, flo
         return 1.0
     pat = _kw_re(NUTRIENTS)
     for j, w in neighbours:
-        if w >= 0.5 and w != 0.4 and pat.search(prepare_text(boxes[j].text)):
-            return 0.8 if w >= 0.8 else 0.5
+        # only the row's own name, to its left (a nutrition table), not the lines around it
+        if w in (0.8, 0.5) and pat.search(prepare_text(boxes[j].text)):
+            return 0.8 if w == 0.8 else 0.5
     return 0.0
 
 
