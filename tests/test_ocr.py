@@ -81,6 +81,10 @@ def test_usual_ocr_confusions_are_read_through():
     assert pick([box("5 Ibs", 300, 100)], "item_weight") == "5.0 pound"  # amlc.units reads "Ibs"
 
 
+def test_pack_count_is_no_quantity():
+    assert pick([box("Ayurvedic Product 2X60g", 300, 100)], "item_weight") == "60.0 gram"
+
+
 def test_range_follows_the_policy():
     boxes = [box("Input: 100-240V 50/60Hz", 300, 100)]
     assert pick(boxes, "voltage") == "240.0 volt"

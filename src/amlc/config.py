@@ -65,12 +65,16 @@ DEFAULTS: dict[str, Any] = {
         "cache_dir": "",
         # Abstention: a prediction whose confidence (0..1, the rules' logistic score) is under the
         # entity's threshold is left empty. A blank costs the same as a wrong answer when the truth
-        # is non-empty but wins when the truth is empty, so a threshold pays only where low-
-        # confidence answers are mostly wrong; tuned on the dev sets (bench/bench_ocr.py --tune).
+        # is non-empty and wins when the truth is empty, so a threshold pays only where the truth
+        # is often empty AND low-confidence answers are mostly wrong. Product photos' truths are
+        # (almost) never empty, so 0 there; for dimensions 0.1 blanks an answer whose only
+        # candidates contradict the drawing (a vertical callout asked as width or depth). Fitting
+        # finer thresholds on the 89 hand-labelled drawings did not carry from one half to the
+        # other (bench/bench_ocr.py --tune): refit them on a larger validation set.
         "threshold": 0.0,  # for entities missing below
         "thresholds": {
             "item_weight": 0.0, "maximum_weight_recommendation": 0.0, "voltage": 0.0,
-            "wattage": 0.0, "item_volume": 0.0, "width": 0.0, "height": 0.0, "depth": 0.0,
+            "wattage": 0.0, "item_volume": 0.0, "width": 0.1, "height": 0.1, "depth": 0.1,
         },
     },
 }

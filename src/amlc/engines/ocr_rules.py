@@ -261,6 +261,8 @@ def candidates(boxes: Sequence[Box], entity: str, range_policy: str = "max") -> 
     def add(text: str, owners: list[tuple[int, int, int]]) -> None:
         # owners: (box index, start, end) of each box's part of `text`
         for m in find_mentions(text, prepared=True):
+            if m.unit_shared and entity not in DIMENSIONS:
+                continue  # "2 x 60g": the 2 is a pack count, not 2 g (a size tuple shares its unit)
             resolved = resolve_unit(m.unit, entity)
             if resolved is None:
                 continue
