@@ -100,6 +100,10 @@ def test_number_and_unit_split_across_boxes():
     assert [c.prediction for c in cands] == ["185.0 centimetre"] and cands[0].boxes == (0, 1)
     far = [box("185", 100, 100, w=60), box("cm", 800, 100, w=40)]
     assert candidates(far, "height") == []
+    stacked = [box("WEIGHT", 300, 100, h=30), box("0.423", 300, 140, h=30), box("OUNCES", 300, 180, h=30)]
+    assert pick(stacked, "item_weight") == "0.423 ounce"
+    column = [box("cm", 60, 250, w=40, vertical=True), box("35.5", 60, 310, w=60, vertical=True)]
+    assert [c.prediction for c in candidates(column, "height")] == ["35.5 centimetre"]
 
 
 DRAWING = dict(size=(800, 600))
@@ -332,3 +336,29 @@ def test_dev_set_subset(shared, name, n_images, acceptable):
     print(f"\n{name}: {rows} rows from {n_images} images: ours F1 {ours:.3f}, "
           f"first-mention baseline {base:.3f}")
     assert rows > 0 and ours >= base - 0.05
+
+
+# ------------------------------------------------------------------ the synthetic generator's images
+
+
+@pytest.mark.slow
+def test_synthetic_images(tmp_path):
+    """The lead's generator (amlc.synthetic): the engine reads its answers, beats the baseline."""
+    import pandas as pd
+
+    from amlc.engines.ocr import read_page
+    from amlc.engines.ocr_rules import first_mention
+    from amlc.metric import f1_score
+    from amlc.synthetic import generate
+
+    paths = generate(tmp_path, 14, seed=5)
+    meta = pd.read_csv(paths["meta"], dtype=str, keep_default_na=False)
+    eng = load_engine("ocr", {})
+    ours, base = [], []
+    for r in meta.itertuples():
+        page = read_page(paths["images"] / r.image, eng.settings)
+        ours.append(eng.decide(page, r.entity_name).prediction)
+        base.append(first_mention(page.boxes, r.entity_name))
+    f1, f1_base = f1_score(ours, meta.entity_value), f1_score(base, meta.entity_value)
+    print(f"\nsynthetic: {len(meta)} rows, ours F1 {f1:.3f}, first-mention baseline {f1_base:.3f}")
+    assert f1 >= 0.7 and f1 >= f1_base

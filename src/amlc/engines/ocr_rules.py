@@ -233,8 +233,9 @@ _BARE_NUMBER_RE = re.compile(r"^\s*\d[\d.,]*\s*$")
 
 
 def _stacked_pairs(boxes: Sequence[Box], texts: Sequence[str]) -> list[tuple[int, int]]:
-    """(i, j): box i holds a bare number and box j, just below it, what may be its unit
-    ("0.423" over "OUNCES")."""
+    """(i, j): box i holds a bare number and box j, next in its reading direction, what may be its
+    unit: just below it ("0.423" over "OUNCES"), or for vertical text the box before or after it
+    along the same column ("35.5" and "cm" read as two boxes up a height arrow)."""
     out = []
     for i, (b, t) in enumerate(zip(boxes, texts)):
         if not _BARE_NUMBER_RE.match(t):
@@ -242,11 +243,16 @@ def _stacked_pairs(boxes: Sequence[Box], texts: Sequence[str]) -> list[tuple[int
         size = max(b.text_height, 1.0)
         best = None
         for j, o in enumerate(boxes):
-            if j == i or o.vertical:
+            if j == i or o.vertical != b.vertical:
                 continue
-            gap = o.bbox[1] - b.bbox[3]
             overlap = min(b.bbox[2], o.bbox[2]) - max(b.bbox[0], o.bbox[0])
-            if -0.3 * size <= gap <= 1.0 * size and overlap > 0 and (best is None or gap < best[0]):
+            if overlap <= 0:
+                continue
+            if b.vertical:  # either end of the column: bottom-to-top or top-to-bottom text
+                gap = max(o.bbox[1] - b.bbox[3], b.bbox[1] - o.bbox[3])
+            else:
+                gap = o.bbox[1] - b.bbox[3]
+            if -0.3 * size <= gap <= 1.0 * size and (best is None or gap < best[0]):
                 best = (gap, j)
         if best is not None:
             out.append((i, best[1]))
