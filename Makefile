@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test test-fast demo demo-real smoke train infer merge post sanity evaluate bench clean
+.PHONY: help setup test test-fast demo demo-real smoke train infer merge post sanity evaluate bench bench-ocr clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-11s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ smoke: $(STAMP) ## every training stage for real on CPU with a tiny random Qwen2
 
 train: $(STAMP) ## fine-tune Qwen2-VL-2B on dataset/train.csv (GPU; configs/qwen2vl_2b.yaml)
 	$(PY) train/run.py --config configs/qwen2vl_2b.yaml
+
+bench-ocr: $(STAMP) ## OCR engine vs first-mention baseline: F1 and s/photo on ../shared dev sets (~30 min)
+	$(PY) bench/bench_ocr.py
 
 bench: $(STAMP) ## print the benchmark figures that run on CPU
 	$(PY) bench/bench_postprocess.py

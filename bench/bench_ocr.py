@@ -15,8 +15,10 @@ texts joined by spaces, then the first "number unit" mention whose unit the enti
 (amlc.units.normalize). Ours: amlc.engines.ocr with the config's `ocr` section.
 
 Timings are wall-clock seconds per image from real, uncached OCR runs in this process (image decode
-included; the models' one-off load excluded), on this machine; the load average is printed because the
-machine may be shared. Every OCR result is also stored under --cache-dir (outputs/, ignored by git),
+included; the models' one-off load excluded), on this machine, and the CPU-seconds the process used
+for them; the load average is printed because the machine may be shared: on a loaded machine the wall
+time measures the contention, and `--set ocr.threads=1` (no thread spinning) makes the CPU-seconds a
+fair estimate of an idle single core's wall time. Every OCR result is also stored under --cache-dir (outputs/, ignored by git),
 so a later --cached run re-scores rule changes in seconds. F1 is also printed for two halves of each
 set, split by image with a fixed seed, so that a rule tuned on one half can be checked on the other.
 """
@@ -58,28 +60,41 @@ def load_set(data: Path, name: str, limit: int | None, seed: int) -> pd.DataFram
     random.Random(seed).shuffle(files)
     half_a = set(files[: len(files) // 2])
     df["half"] = ["A" if f in half_a else "B" for f in df["file"]]
-    if limit:
-        keep = set(files[:limit])
+    if limit:  # a random subset across both halves
+        keep = set(random.Random(seed + 1).sample(files, min(limit, len(files))))
         df = df[df["file"].isin(keep)].reset_index(drop=True)
     return df
 
 
-def read_all(files: Sequence[str], settings: dict, cached: bool, what: str) -> tuple[dict, list]:
-    """file -> Page, and the seconds of each uncached read."""
+def read_all(files: Sequence[str], settings: dict, cached: bool, what: str,
+             progress: bool = True) -> tuple[dict, list]:
+    """file -> Page, and (wall seconds, CPU seconds of this process) of each uncached read."""
     from amlc.engines.ocr import read_page
 
     pages, seconds = {}, []
-    for f in tqdm(files, desc=what, unit="img", leave=False):
-        t0 = time.perf_counter()
+    for f in tqdm(files, desc=what, unit="img", leave=False, mininterval=5, disable=not progress):
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             page = read_page(f, settings, use_cache=cached)
         except Exception as exc:  # a broken file in a dev set: scored as read-nothing
             print(f"  {what}: {Path(f).name}: {exc}", file=sys.stderr)
             page = None
         if page is not None and not page.cached:
-            seconds.append(time.perf_counter() - t0)
+            seconds.append((time.perf_counter() - t0, time.process_time() - c0))
         pages[f] = page
     return pages, seconds
+
+
+def read_interleaved(files: Sequence[str], settings: Sequence[dict], cached: bool,
+                     what: str) -> list[tuple[dict, list]]:
+    """read_all for several settings at once, one image at a time through each of them."""
+    out: list[tuple[dict, list]] = [({}, []) for _ in settings]
+    for f in tqdm(files, desc=what, unit="img", leave=False, mininterval=5):
+        for k, st in enumerate(settings):
+            pages, secs = read_all([f], st, cached, "", progress=False)
+            out[k][0].update(pages)
+            out[k][1].extend(secs)
+    return out
 
 
 def warm_up(settings: dict) -> None:
@@ -100,12 +115,14 @@ def f1_line(df: pd.DataFrame, col: str, acceptable: bool) -> str:
     return f"F1 {total:.4f}  (halves: {' / '.join(parts)}, {len(df)} rows)"
 
 
-def seconds_line(seconds: list[float]) -> str:
+def seconds_line(seconds: list[tuple[float, float]]) -> str:
     if not seconds:
         return "timing: none (every image came from the cache; run without --cached)"
-    s = sorted(seconds)
-    return (f"s/photo: mean {sum(s) / len(s):.3f}, median {s[len(s) // 2]:.3f}, "
-            f"max {s[-1]:.3f} over {len(s)} uncached images")
+    wall = sorted(w for w, _ in seconds)
+    cpu = sum(c for _, c in seconds) / len(seconds)
+    return (f"s/photo: mean {sum(wall) / len(wall):.3f} wall (median {wall[len(wall) // 2]:.3f}, "
+            f"max {wall[-1]:.3f}), {cpu:.3f} CPU-seconds of this process, over {len(wall)} "
+            f"uncached images")
 
 
 def tune_thresholds(df: pd.DataFrame, acceptable: bool, grid: Sequence[float]) -> dict:
@@ -142,22 +159,24 @@ def run_set(name: str, args, cfg: dict) -> dict:
     print(f"\n=== {name}: {len(files)} images, {len(df)} rows "
           f"({'acceptable answers, number and unit' if acceptable else 'exact match'}) ===")
     result: dict = {"images": len(files), "rows": len(df)}
+    settings = [engine.settings] if args.no_baseline else [base_settings, engine.settings]
+    if not args.cached:
+        for st in settings:
+            warm_up(st)
+    # baseline and ours image by image, so that both see the same machine load
+    read = read_interleaved(files, settings, args.cached, f"{name} OCR")
+    pages, secs = read[-1]
     if not args.no_baseline:
-        if not args.cached:
-            warm_up(base_settings)
-        pages, secs = read_all(files, base_settings, args.cached, f"{name} baseline OCR")
-        df["baseline"] = [normalize(pages[f].ocr_text, e) if pages[f] else ""
+        base_pages, base_secs = read[0]
+        df["baseline"] = [normalize(base_pages[f].ocr_text, e) if base_pages[f] else ""
                           for f, e in zip(df["file"], df["entity_name"])]
         print(f"baseline (rapidocr defaults, full size, first allowed mention): "
               f"{f1_line(df, 'baseline', acceptable)}")
         if not acceptable:
             print(f"  scored by number and unit instead: {f1_line(df, 'baseline', True)}")
-        print(f"  {seconds_line(secs)}")
+        print(f"  {seconds_line(base_secs)}")
         result["baseline"] = {"f1": score(df["baseline"], df["truth"], acceptable).f1,
-                              "seconds": secs}
-    if not args.cached:
-        warm_up(engine.settings)
-    pages, secs = read_all(files, engine.settings, args.cached, f"{name} ours OCR")
+                              "seconds": base_secs}
     results = [engine.decide(pages[f], e) if pages[f] else None
                for f, e in zip(df["file"], df["entity_name"])]
     df["ours"] = [r.prediction if r else "" for r in results]
@@ -201,9 +220,12 @@ def run_set(name: str, args, cfg: dict) -> dict:
             pred = [eng.decide(pg[f], e).prediction if pg[f] else ""
                     for f, e in zip(df["file"], df["entity_name"])]
             f1 = score(pred, df["truth"], acceptable).f1
-            mean = sum(sc) / max(len(sc), 1)
-            print(f"  det_limit_side {side:>5}: F1 {f1:.4f}  s/photo {mean:.3f}")
-            result["sweep"].append({"det_limit_side": side, "f1": f1, "seconds_mean": mean})
+            mean = sum(w for w, _ in sc) / max(len(sc), 1)
+            cpu = sum(c for _, c in sc) / max(len(sc), 1)
+            print(f"  det_limit_side {side:>5}: F1 {f1:.4f}  s/photo {mean:.3f} wall, {cpu:.3f} CPU"
+                  f"  (load {os.getloadavg()[0]:.1f})")
+            result["sweep"].append({"det_limit_side": side, "f1": f1, "seconds_mean": mean,
+                                    "cpu_mean": cpu})
     out_dir = OUTPUTS_DIR / "bench_ocr"
     out_dir.mkdir(parents=True, exist_ok=True)
     cols = ["index", "entity_name", "truth", "ours", "conf", "reason", "half", "file", "raw"]

@@ -10,7 +10,10 @@ Public API
 a PIL image), in reading order, with its geometry. Stable: the fine-tuning dataset stage uses it to find
 images without a readable value. Results are cached per image (in memory, and on disk when
 `settings.cache_dir` is set), keyed by the image's bytes and the OCR settings.
-`read_page(image, settings=None) -> Page`: the same with the image size and the OCR time.
+`read_page(image, settings=None, use_cache=True) -> Page`: the same with the image size, the OCR time,
+rapidocr's own text and, on first use, `Page.segments`: the straight lines of the image
+(`find_segments`: dimension arrows), which the rules read for dimension questions only.
+`settings` is an `ocr` config section or a plain dict of its reading keys (DEFAULT_SETTINGS).
 
 `Box` fields (pixels of the image as given, origin top-left, y down):
     text      the text read
@@ -38,7 +41,8 @@ Abstention: the competition counts a wrong answer and a blank alike when the tru
 lower F1), but a blank is free when the truth is empty. So a prediction is blanked when its confidence
 is under the entity's threshold (`ocr.thresholds[entity]`, else `ocr.threshold`): raise a threshold
 where the engine's low-confidence answers are mostly wrong AND the truth is often empty; with a
-non-empty truth a blank never gains anything. bench/bench_ocr.py shows F1 against the threshold.
+non-empty truth a blank never gains anything. `bench/bench_ocr.py --tune` fits thresholds on one half
+of a dev set and scores them on the other.
 """
 
 from __future__ import annotations
@@ -463,8 +467,12 @@ class OcrEngine:
         extra: dict[str, Any] = {"seconds": round(page.seconds, 4)}
         if not page.boxes:
             return Result(index, raw, "", 0.0, "no text", extra)
-        pick = choose(page.boxes, entity, page.width, page.height, self.range_policy,
-                      segments=page.segments if entity in DIMENSIONS else ())
+        try:
+            pick = choose(page.boxes, entity, page.width, page.height, self.range_policy,
+                          segments=page.segments if entity in DIMENSIONS else ())
+        except Exception as exc:  # a rule tripping on odd text costs one row, never the run
+            extra["error"] = f"{type(exc).__name__}: {exc}"[:200]
+            return Result(index, raw, "", 0.0, "rules error", extra)
         extra["candidates"] = pick.candidates
         if pick.prediction == "":
             return Result(index, raw, "", 0.0, "no mention", extra)
