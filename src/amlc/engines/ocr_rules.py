@@ -2,34 +2,47 @@
 
 Pure functions over `Box` lists (amlc.engines.ocr), no OCR and no I/O, so every rule is unit-tested on
 hand-built boxes. Numbers and units are read by amlc.units only (find_mentions, resolve_unit,
-range_value, format_value): this module decides WHICH mention, never how to parse one.
+range_value, format_value): this module decides WHICH mention, never how to parse one. What it does to
+the text first is undo the recogniser's usual confusions ("8OKG", "0.43 0Z", and on drawings that
+measure in inches elsewhere '31.4°' for 31.4"), and part a dimension's letter from its value ("H35cm").
 
-1. Candidates: every mention in each box's text, and in each run of neighbouring boxes on one line
-   joined by spaces (a number and its unit read as two boxes, "185" "cm"), whose unit the entity allows
-   (directly or by an exact conversion, units.resolve_unit). Ranges resolve by the range policy.
-2. Features per candidate (all in roughly [-1, 1], 0 = no evidence), see `features`:
-   keyword   an entity keyword next to the mention: before it in the same box (1.0), after it (0.7),
-             in the box to its left on the same line (0.8), in the box just above it (a table's column
-             header, 0.6), or right / below (0.4); another entity's keyword counts negative
-             ("Max load 150 kg" is no item_weight, "W 40 cm" no height)
-   context   nutrition or per-unit wording near a weight or volume ("Protein 20 g", "per 100 g"):
-             negative, those are never a product's net quantity
-   size      log of the box's text height over the page's median text height (clipped): the net
-             quantity and dimension callouts are printed large
-   repeat    the same value appears in several boxes (front and back of a pack, both sides of a box)
-   first     1 for the first candidate in reading order, decaying after: the competitors' baseline
-             rule, still a useful prior
-   unit      log-prior of the unit among the entity's training labels (train.csv): breaks ties
-             between "37in / 94cm" the way the labels lean
-   implausible  the value is outside what products carry (0 g, 5000 V, a 90 m sofa): strongly negative
-   ocr       the recogniser's confidence of the box
-   orient    dimension entities only: does the callout's geometry fit the asked dimension? height:
-             vertical text, or a label at the left/right of the other callouts; width: horizontal
-             text below or above them; depth: slanted text. A "W x D x H" tuple assigns by the
-             letters written beside it, a diameter ("Ø 32 cm") counts for width and depth.
-3. Score: a weighted sum (WEIGHTS, hand-set, why in the comments) squashed to a confidence in [0, 1]
-   by a logistic; the highest-scoring candidate wins. The engine abstains below the entity's
-   confidence threshold (amlc.config "ocr.thresholds").
+1. Candidates: every mention in each box's text, in each run of neighbouring boxes on one line joined
+   by spaces ("185" "cm" read as two boxes), and in a bare number joined to the box under it (or along
+   its column, for vertical text), whose unit the entity allows (directly or by an exact conversion,
+   units.resolve_unit). Ranges resolve by the range policy, except "10 - 0.43 oz" (a count, then the
+   quantity). A tuple's unitless members ("2 x 60g") are pack counts except for dimensions.
+2. Features per candidate (roughly in [-1, 1], 0 = no evidence), see `features`:
+   keyword   an entity keyword next to the mention: before it in its own box (1.0), after it (0.7),
+             in the box to its left on the same line (0.8; the nearest one further left, a table
+             row's name, 0.5), in the box above (a column header, the line before, 0.6), right or
+             below (0.4). Keywords are per entity (KEYWORDS), in the languages seen on packs.
+   rival     the same for a competing entity's keywords ("Max load 150 kg" is no item_weight,
+             "Width 40 cm" no height), counted only when stronger than the own keyword
+   context   a nutrient's amount or a per-piece figure ("Protein 20 g", "12.3 g / ea"): the
+             product's quantity never is. "Per 100 g" is NOT penalised: catalogue labels often
+             take exactly that reference quantity.
+   size      log of the box's text height over the page's median (clipped): headline text
+   repeat    the same value in several boxes (front and back of a pack)
+   first     1 / (1 + rank in reading order): the competitors' baseline rule, still a prior
+             (0 for dimensions: a drawing has no reading order)
+   unit      log-prior of the unit among the entity's train.csv labels, / 5
+   twin_unit, twin_first  one quantity printed in two units side by side ("4.3 OZ (123 g)", "37in /
+             94cm") is one answer: both share the better evidence; the first printed wins unless
+             the labels use the other unit much more often (grams over ounces)
+   implausible  outside what products carry (0.01 g .. 50 t, 1 mm .. 100 m ...): strongly negative
+   ocr       the recogniser's confidence of the box, minus 1
+   orient    dimensions only: does the callout fit the asked dimension? Vertical text is a height;
+             else the direction of the line the label sits along (callout_direction over the
+             image's straight segments: vertical -> height, horizontal -> width, slanted -> depth);
+             else its place among the other callouts. A "W x D x H" tuple assigns by its letters.
+   unlabelled  dimensions only: the drawing names some dimensions (W, Height, Length...) but not
+             this candidate as the asked one
+   extent    dimensions only: the largest vertical value for height (the whole, not a part), the
+             largest other one for width, the smallest for depth
+3. Score: a weighted sum (WEIGHTS, hand-set, why in the comment there) squashed to a confidence in
+   [0, 1] by a logistic; the highest-scoring candidate wins. The engine abstains below the entity's
+   confidence threshold (amlc.config "ocr.thresholds"). A logistic regression fitted on one half of
+   the dev sets did not beat these weights on the other half (see the OCR engine's notes).
 """
 
 from __future__ import annotations
@@ -132,10 +145,13 @@ _PLAUSIBLE = {
 }
 
 # Hand-set weights. Why each size: a keyword next to a value is the strongest evidence a label gives
-# (it is how a person finds the value), a rival keyword nearly as strong against; for dimensions the
-# callout's orientation is what the annotation rules themselves use; nutrition/per wording rules a
-# value out almost always; size, repetition and reading order are weak priors; the unit prior only
-# breaks ties between one value printed in two units.
+# (it is how a person finds the value), a rival keyword as strong against; for dimensions the
+# callout's orientation is what the annotation rules themselves use; a nutrient's row rules a value
+# out almost always, an implausible value always; size, repetition and reading order are weak priors;
+# between twins (one value in two units) only a unit used far more often by the labels (x7 or so)
+# outweighs the order of printing. Halving or doubling any one weight moved F1 on either half of the
+# dev sets by one or two rows; only "orient x0.5" or "extent x2" gained on both halves of dims_dev
+# (1 and 2 rows of 89), too little evidence to refit on.
 WEIGHTS: dict[str, float] = {
     "bias": -0.5,
     "keyword": 2.0,
