@@ -362,7 +362,7 @@ def find_segments(img: Any, work_side: int = 1000) -> list[tuple[float, float, f
     arr = np.asarray(lines, dtype=np.float64).reshape(-1, 4)[:2000]  # OpenCV 4 gives (N, 1, 4)
     # generous gap: a dimension line is often interrupted by its own label, and joining two
     # collinear pieces never changes a direction, which is all the rules read from a segment
-    merged = _merge_collinear([tuple(r) for r in arr], gap=0.1 * long_side)
+    merged = _merge_collinear([tuple(r) for r in arr], gap=0.2 * long_side)
     return [(x1 / scale, y1 / scale, x2 / scale, y2 / scale)
             for x1, y1, x2, y2 in merged if math.hypot(x2 - x1, y2 - y1) >= min_len][:400]
 
