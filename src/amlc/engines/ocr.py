@@ -278,10 +278,11 @@ def _cache_key(data: bytes, s: Mapping[str, Any]) -> str:
 
 
 def read_page(image: Any, settings: Mapping[str, Any] | None = None, *,
-              use_cache: bool = True) -> Page:
+              use_cache: bool = True, with_segments: bool = False) -> Page:
     """OCR one image (path or PIL image) -> Page. Raises ImageError for a missing/corrupt image.
 
     `use_cache=False` always runs the OCR (timings) but still stores the result.
+    `with_segments`: find the image's straight lines now, while it is decoded (else on first use).
     """
     from PIL import Image
 
@@ -323,9 +324,10 @@ def read_page(image: Any, settings: Mapping[str, Any] | None = None, *,
         for quad, text, score in zip(out.boxes, out.txts, out.scores):
             if text and text.strip():
                 boxes.append(Box.from_quad(text.strip(), score, quad))
+    segments = find_segments(img) if with_segments else None
     seconds = time.perf_counter() - t0
     page = Page(_in_reading_order(boxes), img.width, img.height, seconds, False, key,
-                " ".join(b.text for b in boxes), image)
+                " ".join(b.text for b in boxes), image, segments)
     _remember(key, page)
     if disk is not None:
         from amlc.tables import write_text
@@ -359,7 +361,10 @@ def find_segments(img: Any, work_side: int = 1000) -> list[tuple[float, float, f
                             maxLineGap=5)
     if lines is None:
         return []
-    arr = np.asarray(lines, dtype=np.float64).reshape(-1, 4)[:2000]  # OpenCV 4 gives (N, 1, 4)
+    arr = np.asarray(lines, dtype=np.float64).reshape(-1, 4)  # OpenCV 4 gives (N, 1, 4)
+    # the 300 longest pieces: a busy photo gives thousands (texture, text), arrows are among the
+    # longest, and the pure-Python merge below is quadratic
+    arr = arr[np.argsort(-np.hypot(arr[:, 2] - arr[:, 0], arr[:, 3] - arr[:, 1]))[:300]]
     # generous gap: a dimension line is often interrupted by its own label, and joining two
     # collinear pieces never changes a direction, which is all the rules read from a segment
     merged = _merge_collinear([tuple(r) for r in arr], gap=0.2 * long_side)
@@ -443,14 +448,16 @@ class OcrEngine:
     def threshold_for(self, entity: str) -> float:
         return self.thresholds.get(entity, self.threshold)
 
-    def read(self, image: Any, use_cache: bool = True) -> Page:
-        return read_page(image, self.settings, use_cache=use_cache)
+    def read(self, image: Any, use_cache: bool = True, with_segments: bool = False) -> Page:
+        return read_page(image, self.settings, use_cache=use_cache, with_segments=with_segments)
 
     def predict_one(self, req: Request) -> Result:
+        from amlc.engines.ocr_rules import DIMENSIONS
+
         if req.image_path is None:
             return Result(req.index, "", "", 0.0, "missing image")
         try:
-            page = self.read(req.image_path)
+            page = self.read(req.image_path, with_segments=req.entity_name in DIMENSIONS)
         except ImageError as exc:
             return Result(req.index, "", "", 0.0,
                           "missing image" if str(exc).startswith("missing") else "unreadable image")
