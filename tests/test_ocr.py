@@ -271,6 +271,27 @@ def test_reads_a_drawing(engine, tmp_path):
     assert out[2].confidence < out[1].confidence
 
 
+def test_read_boxes_caches_in_memory_and_on_disk(tmp_path):
+    from amlc.engines import ocr
+
+    path = tmp_path / "card.png"
+    label_image([("Net Wt 250 g", 40)], size=(500, 160)).save(path)
+    settings = {"cache_dir": str(tmp_path / "cache")}
+    first = ocr.read_page(path, settings)
+    assert not first.cached and first.seconds > 0 and "250" in " ".join(b.text for b in first.boxes)
+    again = ocr.read_page(path, settings)
+    assert again.cached and again.seconds == 0.0 and again.boxes == first.boxes
+    assert len(list((tmp_path / "cache").rglob("*.json"))) == 1
+    ocr._MEMORY.clear()  # as in a new process: from the disk
+    disk = ocr.read_page(path, settings)
+    assert disk.cached and [b.text for b in disk.boxes] == [b.text for b in first.boxes]
+    assert ocr.read_boxes(path, settings) == disk.boxes
+    other = ocr.read_page(path, {**settings, "det_limit_side": 640})  # other settings, other key
+    assert not other.cached and other.key != first.key
+    timed = ocr.read_page(path, settings, use_cache=False)
+    assert not timed.cached and timed.seconds > 0
+
+
 def test_bad_images_never_raise(engine, tmp_path):
     corrupt = tmp_path / "corrupt.jpg"
     corrupt.write_bytes(b"\xff\xd8\xff\xe0" + bytes(random.Random(0).randrange(256) for _ in range(500)))
