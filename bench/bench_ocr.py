@@ -202,8 +202,8 @@ def run_set(name: str, args, cfg: dict) -> dict:
     if args.tune:
         grid = [round(0.05 * k, 2) for k in range(1, 20)]
         # tune on the engine's unthresholded output
-        raw_engine = load_engine("ocr", load_config(None, [
-            f"ocr.thresholds.{e}=0.0" for e in engine.thresholds] + ["ocr.threshold=0.0"]))
+        raw_engine = load_engine("ocr", load_config(args.config, [*args.overrides, *[
+            f"ocr.thresholds.{e}=0.0" for e in engine.thresholds], "ocr.threshold=0.0"]))
         raw = [raw_engine.decide(pages[f], e) if pages[f] else None
                for f, e in zip(df["file"], df["entity_name"])]
         tuned = df.assign(ours=[(r.prediction or r.extra.get("below_threshold", "")) if r else ""
@@ -219,7 +219,8 @@ def run_set(name: str, args, cfg: dict) -> dict:
         result["sweep"] = []
         print("detector size sweep (uncached OCR, ours' rules):")
         for side in [int(x) for x in args.sweep.split(",")]:
-            eng = load_engine("ocr", load_config(None, [f"ocr.det_limit_side={side}"]))
+            eng = load_engine("ocr", load_config(args.config, [*args.overrides,
+                                                               f"ocr.det_limit_side={side}"]))
             eng.settings["cache_dir"] = cache_dir
             warm_up(eng.settings)
             pg, sc = read_all(files, eng.settings, False, f"{name} det {side}",
