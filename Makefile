@@ -45,6 +45,7 @@ bench-ocr: $(STAMP) ## OCR engine vs first-mention baseline: F1 and s/photo on .
 
 bench: $(STAMP) ## print the benchmark figures that run on CPU
 	$(PY) bench/bench_postprocess.py
+	$(PY) bench/bench_download.py
 
 clean: ## remove caches (keeps .venv and outputs/)
 	rm -rf .pytest_cache .hypothesis build dist src/*.egg-info

@@ -12,7 +12,9 @@ number-and-unit F1 to show what formatting like "500 gram" vs "500.0 gram" costs
 
 Baseline: what most teams did. rapidocr at its defaults on the full image (RapidOCR()(path)), its
 texts joined by spaces, then the first "number unit" mention whose unit the entity allows
-(amlc.units.normalize). Ours: amlc.engines.ocr with the config's `ocr` section.
+(amlc.units.normalize). Ours: amlc.engines.ocr with the config's `ocr` section, scored as it answers
+and after the runner's abstention under `inference.thresholds` (when the config sets none, the
+engine's SUGGESTED_THRESHOLDS).
 
 Timings are wall-clock seconds per image from real, uncached OCR runs in this process (image decode
 included; the models' one-off load excluded), on this machine, and the CPU-seconds the process used
@@ -39,6 +41,7 @@ from tqdm import tqdm
 
 from amlc.config import load_config
 from amlc.engines import load_engine
+from amlc.engines.ocr import SUGGESTED_THRESHOLDS
 from amlc.engines.ocr_rules import DIMENSIONS
 from amlc.errors import InputError, cli
 from amlc.metric import format_table, per_entity, score
@@ -129,26 +132,27 @@ def seconds_line(seconds: list[tuple[float, float]]) -> str:
             f"uncached images")
 
 
-def tune_thresholds(df: pd.DataFrame, acceptable: bool, grid: Sequence[float]) -> dict:
-    """Per entity, the threshold on ours' confidence that maximises overall F1 (others at 0)."""
+def with_thresholds(df: pd.DataFrame, thresholds: dict) -> pd.Series:
+    """ours after the runner's abstention (amlc.inference.abstain) under `thresholds`."""
+    from amlc.inference import abstain
+
+    return pd.Series(["" if abstain(c, p, e, thresholds) else c
+                      for c, p, e in zip(df["ours"], df["conf"], df["entity_name"])], index=df.index)
+
+
+def tune_halves(df: pd.DataFrame, acceptable: bool) -> dict:
+    """amlc.inference.tune_thresholds fitted on one half, scored on the other (and on all)."""
+    from amlc.inference import tune_thresholds
+
     out = {}
     for fit, check in (("A", "B"), ("B", "A"), ("all", "all")):
         fit_df = df if fit == "all" else df[df["half"] == fit]
         check_df = df if check == "all" else df[df["half"] == check]
-        chosen = {}
-        for entity in sorted(df["entity_name"].unique()):
-            best = (score(fit_df["ours"], fit_df["truth"], acceptable).f1, 0.0)
-            for t in grid:
-                pred = fit_df["ours"].where((fit_df["entity_name"] != entity) | (fit_df["conf"] >= t), "")
-                f = score(pred, fit_df["truth"], acceptable).f1
-                if f > best[0] + 1e-9:
-                    best = (f, t)
-            chosen[entity] = best[1]
-        pred = check_df["ours"].where(
-            check_df["conf"] >= check_df["entity_name"].map(chosen).fillna(0.0), "")
-        out[fit] = {"thresholds": chosen,
+        th = tune_thresholds(fit_df["entity_name"].tolist(), fit_df["truth"].tolist(),
+                             fit_df["ours"].tolist(), fit_df["conf"].tolist(), acceptable=acceptable)
+        out[fit] = {"thresholds": {k: v for k, v in th.items() if v}, "scored_on": check,
                     "f1_before": score(check_df["ours"], check_df["truth"], acceptable).f1,
-                    "f1_after": score(pred, check_df["truth"], acceptable).f1, "scored_on": check}
+                    "f1_after": score(with_thresholds(check_df, th), check_df["truth"], acceptable).f1}
     return out
 
 
@@ -190,30 +194,25 @@ def run_set(name: str, args, cfg: dict) -> dict:
     df["reason"] = [r.reason if r else "unreadable image" for r in results]
     df["raw"] = [r.raw if r else "" for r in results]
     s = engine.settings
-    print(f"ours (det_limit_side {s['det_limit_side']}, cls {s['use_cls']}, thresholds "
-          f"{'set' if any(engine.thresholds.values()) or engine.threshold else 'off'}): "
+    print(f"ours (det_limit_side {s['det_limit_side']}, cls {s['use_cls']}, no abstention): "
           f"{f1_line(df, 'ours', acceptable)}")
     if not acceptable:
         print(f"  scored by number and unit instead: {f1_line(df, 'ours', True)}")
     print(f"  {seconds_line(secs)}")
-    print(format_table(per_entity(df.rename(columns={"ours": "prediction"}), "prediction", "truth",
-                                  acceptable)))
     result["ours"] = {"f1": score(df["ours"], df["truth"], acceptable).f1, "seconds": secs}
+    thresholds = dict(cfg["inference"]["thresholds"]) or dict(SUGGESTED_THRESHOLDS)
+    df["ours_abstaining"] = with_thresholds(df, thresholds)
+    print(f"ours + abstention (inference.thresholds {thresholds}): "
+          f"{f1_line(df, 'ours_abstaining', acceptable)}")
+    result["ours_abstaining"] = {"f1": score(df["ours_abstaining"], df["truth"], acceptable).f1,
+                                 "thresholds": thresholds}
+    print(format_table(per_entity(df.rename(columns={"ours_abstaining": "prediction"}),
+                                  "prediction", "truth", acceptable)))
     if args.tune:
-        grid = [round(0.05 * k, 2) for k in range(1, 20)]
-        # tune on the engine's unthresholded output
-        raw_engine = load_engine("ocr", load_config(args.config, [*args.overrides, *[
-            f"ocr.thresholds.{e}=0.0" for e in engine.thresholds], "ocr.threshold=0.0"]))
-        raw = [raw_engine.decide(pages[f], e) if pages[f] else None
-               for f, e in zip(df["file"], df["entity_name"])]
-        tuned = df.assign(ours=[(r.prediction or r.extra.get("below_threshold", "")) if r else ""
-                                for r in raw],
-                          conf=[float(r.confidence or 0.0) if r else 0.0 for r in raw])
-        t = tune_thresholds(tuned, acceptable, grid)
+        t = tune_halves(df, acceptable)
         for fit, v in t.items():
-            th = {k: x for k, x in v["thresholds"].items() if x}
-            print(f"  thresholds fitted on {fit}: {th or 'none'} -> F1 on {v['scored_on']} "
-                  f"{v['f1_before']:.4f} -> {v['f1_after']:.4f}")
+            print(f"  thresholds fitted on {fit}: {v['thresholds'] or 'none'} -> F1 on "
+                  f"{v['scored_on']} {v['f1_before']:.4f} -> {v['f1_after']:.4f}")
         result["tune"] = t
     if args.sweep:
         result["sweep"] = []
@@ -236,7 +235,8 @@ def run_set(name: str, args, cfg: dict) -> dict:
                                     "cpu_mean": cpu})
     out_dir = OUTPUTS_DIR / "bench_ocr"
     out_dir.mkdir(parents=True, exist_ok=True)
-    cols = ["index", "entity_name", "truth", "ours", "conf", "reason", "half", "file", "raw"]
+    cols = ["index", "entity_name", "truth", "ours", "conf", "ours_abstaining", "reason", "half",
+            "file", "raw"]
     if "baseline" in df:
         cols.insert(4, "baseline")
     df[cols].to_csv(out_dir / f"{name}_predictions.csv", index=False)
@@ -260,7 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="reuse boxes from --cache-dir (fast rule iteration; no timings)")
     p.add_argument("--no-baseline", action="store_true", help="skip the baseline")
     p.add_argument("--tune", action="store_true",
-                   help="fit per-entity confidence thresholds on each half, score on the other")
+                   help="fit per-entity abstention thresholds (amlc.inference.tune_thresholds) on "
+                        "each half, score them on the other")
     p.add_argument("--sweep", default="",
                    help="comma-separated detector sizes (ocr.det_limit_side) to time and score")
     p.add_argument("--json", default=None, help="also write the figures as JSON here")

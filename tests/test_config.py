@@ -33,6 +33,13 @@ def test_bad_overrides(override, message):
         load_config(None, [override], defaults=DEFAULTS)
 
 
+def test_open_dict_overrides_merge_keys(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("inference:\n  thresholds:\n    width: 0.5\n    voltage: 0.2\n")
+    cfg = load_config(f, ["inference.thresholds.voltage=0.7"], defaults=DEFAULTS)
+    assert cfg["inference"]["thresholds"] == {"width": 0.5, "voltage": 0.7}
+
+
 def test_int_is_accepted_for_a_float():
     assert load_config(None, ["train.lr=1"], defaults=DEFAULTS)["train"]["lr"] == 1
 

@@ -156,7 +156,7 @@ def test_degree_sign_read_for_an_inch_mark_on_an_inch_drawing():
     assert candidates([box("180°", 30, 300)], "height") == []  # an angle, when nothing says inches
 
 
-def test_named_dimensions_leave_the_unnamed_ones_blank():
+def test_named_dimensions_leave_the_unnamed_ones_unsure():
     table = [box("Width", 400, 40), box("Length", 700, 40),
              box('10.50cm/4.13"', 400, 80), box('90cm/35.43"', 700, 80)]
     assert pick(table, "width") in ("10.5 centimetre", "4.13 inch")
@@ -309,16 +309,18 @@ def test_bad_images_never_raise(engine, tmp_path):
                                        "missing image", "no text"]
 
 
-def test_threshold_blanks_low_confidence(tmp_path):
-    from amlc.config import load_config
+def test_engine_answers_and_the_runner_abstains(engine, tmp_path):
+    """The engine never blanks by itself: it answers with a confidence, amlc.inference abstains."""
+    from amlc.engines.ocr import SUGGESTED_THRESHOLDS
+    from amlc.inference import abstain, check_thresholds
 
     path = tmp_path / "plain.png"
     label_image([("500 g", 48)], size=(500, 200)).save(path)
-    cfg = load_config(None, ["ocr.thresholds.item_weight=0.99"])
-    strict = load_engine("ocr", cfg)
-    r = strict.predict([Request(0, "item_weight", path)])[0]
-    assert r.prediction == "" and r.reason == "below threshold"
-    assert r.extra["below_threshold"] == "500.0 gram" and 0 < r.confidence < 0.99
+    r = engine.predict([Request(0, "item_weight", path)])[0]
+    assert r.prediction == "500.0 gram" and r.reason == "" and 0 < r.confidence < 0.99
+    assert abstain(r.prediction, r.confidence, "item_weight", {"item_weight": 0.99})
+    assert not abstain(r.prediction, r.confidence, "item_weight", SUGGESTED_THRESHOLDS)
+    assert check_thresholds(SUGGESTED_THRESHOLDS) == SUGGESTED_THRESHOLDS
 
 
 # ------------------------------------------------------------------------------- the dev sets

@@ -70,6 +70,10 @@ CASES = [
     ("2.5e3 gram", "item_weight", "2500.0 gram"),
     ("2.2223333344444455e+20 gram", "item_weight", "222233333444444550000.0 gram"),
     ("12V/2A", "voltage", "12.0 volt"),
+    ("500 g net wt", "item_weight", "500.0 gram"),
+    ("12 fl oz bottle", "item_volume", "12.0 fluid ounce"),
+    ("2 metric tons max", "maximum_weight_recommendation", "2.0 ton"),
+    ("5 g.", "item_weight", "5.0 gram"),
     # ranges (policy max)
     ("100-240V", "voltage", "240.0 volt"),
     ("Input 100-240V~ 50/60Hz", "voltage", "240.0 volt"),

@@ -40,42 +40,203 @@ DEFAULTS: dict[str, Any] = {
         # How "100-240V" and "[100.0, 240.0] volt" become one value: max | min | first | blank.
         "range_policy": "max",
     },
+    # ---- fine-tuning recipe (train/run.py, amlc.train_recipe) ----
+    "synthetic": {
+        # > 0: the sample stage first renders this many labelled images (amlc.synthetic) into
+        # <output_dir>/synthetic and samples from them instead of data.train_csv (smoke runs, demos).
+        "n": 0,
+        "seed": 0,
+    },
+    "sample": {
+        # Rows of train.csv to fine-tune on (stratified by entity). More rows: better model, longer
+        # training and download. `size` wins over `fraction`; both null: every row.
+        "size": 20000,
+        "fraction": None,
+        # Share of the sample held out for the validate stage's F1 (never trained on).
+        "val_fraction": 0.05,
+    },
+    "download": {
+        # Requests in flight at once. Throughput is at most workers / latency (128 at 50 ms: 2,560
+        # img/s) and at most CPUs / CPU per image (validating costs ~1.1 ms of decoding per 100 KB
+        # JPEG, ~2 ms per image in all: ~500 img/s per core). On 2 cores at 50 ms the CPU binds and
+        # 64, 128 and 256 measure alike. With more cores, or a far CDN, the in-flight count binds:
+        # at 200 ms bench/bench_download.py measured 284-295 img/s with 64, 439-491 with 128, 490-646
+        # with 256 (the organisers' Pool(64): 240-272). 128 doubles the organisers' 64 and keeps
+        # well under `ulimit -n` (256 on macOS; each request holds a socket, each validation a
+        # file); raise it to 256 for a far CDN on Linux. Politeness: 128 connections is ordinary load
+        # for a big CDN, whose 429/503 (with Retry-After) slow us down by backoff; lower it for a
+        # small server. Memory: each request holds one body, at most max_bytes (~100 KB typical).
+        "workers": 128,
+        # Seconds to connect, and of silence while reading, before an attempt counts as failed and is
+        # retried; an attempt is also abandoned after 10x this in total. Too low fails slow links,
+        # too high lets a stalled connection hold a worker.
+        "timeout": 20.0,
+        # Extra attempts after a timeout, connection error, cut body, 5xx, 408 or 429 (404/410 never
+        # retry). Each costs time only for links that are failing.
+        "retries": 4,
+        # Backoff before retry k: about backoff * 2**(k-1) seconds (random 50-100% of it, so that
+        # failed requests do not come back in lockstep), capped at backoff_max.
+        "backoff": 0.5,
+        "backoff_max": 30.0,
+        # A 429/503's Retry-After is honoured up to this many seconds; a link told to wait longer
+        # fails now (recorded) rather than stalling the run.
+        "retry_after_max": 120.0,
+        # Larger bodies are rejected unread (product photos are ~20 KB to ~2 MB): bounds memory, since
+        # each worker holds one body while it is validated.
+        "max_bytes": 20_000_000,
+        # Images with more pixels are rejected from their header, before decoding (decompression
+        # bombs); 40 M pixels is ~6300x6300, far above any product photo, ~40-120 MB to decode.
+        "max_pixels": 40_000_000,
+        # Threads validating images with Pillow (it releases the GIL while decoding); 0 = one per CPU
+        # (at most 8). One thread decodes at most ~900 img/s (~1.1 ms each), so it caps a run whose
+        # network and cores allow more; more threads than cores cannot help. Measured on 2 busy cores:
+        # 1, 2 and 4 threads cost the same CPU per image (~2 ms) and ran within each other's noise.
+        "validate_threads": 0,
+    },
+    "dataset": {
+        # Turn training rows whose labelled number the OCR cannot find on the image into abstention
+        # examples (answer ""), teaching the model to leave unreadable values blank. Costs one OCR pass
+        # over the training images (~0.3-2 s each on CPU, cached); OCR misses also blank some good rows.
+        "abstention": False,
+        # At most this share of the training rows becomes abstentions (the surest ones first).
+        "abstention_max_fraction": 0.3,
+    },
+    "train": {
+        # Base model: a hub id or a downloaded folder. Qwen2-VL-2B-Instruct fits one 24 GB GPU with LoRA.
+        "model": "Qwen/Qwen2-VL-2B-Instruct",
+        "model_type": "qwen2_vl",  # ms-swift's names; needed for a local folder (else "Multiple types")
+        "template": "qwen2_vl",
+        "use_hf": True,  # download from Hugging Face (false: ModelScope, ms-swift's default hub)
+        "offline": False,  # true: never contact a model hub (HF_HUB_OFFLINE=1): local folders only
+        # Smoke runs and tests: build amlc.tiny's random ~10 M parameter Qwen2-VL at train.model first.
+        "random_tiny_model": False,
+        "require_gpu": True,  # fail fast with a clear message on a CPU box (the smoke config says false)
+        # LoRA rank: capacity of the adapter. 8-16 is plenty for reading a value; higher trains slower.
+        "lora_rank": 16,
+        "lora_alpha": 32,  # scale = alpha / rank; keep alpha = 2 * rank when changing the rank
+        "lora_dropout": 0.05,
+        # all-linear: LoRA on every linear layer of the language model (best quality for little memory).
+        "target_modules": ["all-linear"],
+        # Frozen vision tower and projector: the pretrained ViT already reads text; tuning it costs
+        # memory and risks forgetting, for little gain on product photos.
+        "freeze_vit": True,
+        "freeze_aligner": True,
+        # 1e-4 is the usual LoRA rate; higher learns faster but can forget the base model's reading.
+        "learning_rate": 1e-4,
+        "num_train_epochs": 1.0,  # one pass over 20k rows is enough; more overfits the label noise
+        "max_steps": -1,  # > 0 overrides epochs (smoke runs)
+        "batch_size": 4,  # per GPU; raise with memory, lower with MAX_PIXELS
+        "gradient_accumulation_steps": 4,  # effective batch = batch_size * this * GPUs
+        "warmup_ratio": 0.05,
+        "weight_decay": 0.1,
+        "lr_scheduler_type": "cosine",
+        # Image size cap in pixels (MAX_PIXELS): 313600 = 400 visual tokens. Larger reads small print
+        # better but costs memory and time quadratically-ish; the reference team used 313600.
+        "max_pixels": 313600,
+        "max_length": 1024,  # tokens per row (image + prompt + answer); longer rows are skipped
+        "torch_dtype": "auto",  # bf16 on a GPU that has it, else fp16; fp32 on CPU
+        "gradient_checkpointing": None,  # null: on for GPU (saves memory), off on CPU (only costs time)
+        "deepspeed": None,  # multi-GPU memory sharding: null | zero2 | zero3 (ms-swift's presets)
+        # GPUs for one training run through ms-swift's launcher (torchrun); null: NPROC_PER_NODE or 1.
+        "nproc_per_node": None,
+        "dataloader_num_workers": 4,  # GPU only; 0 on CPU
+        "logging_steps": 10,
+        "save_steps": 500,
+        "save_total_limit": 2,
+        "extra_args": {},  # any other ms-swift SftArguments field, passed as is (open mapping)
+    },
+    "quantize": {
+        # W4A16: 4-bit weights, 16-bit activations (GPTQ), vLLM's Marlin kernels; ~3x smaller weights.
+        "scheme": "W4A16",
+        # Weights sharing one scale; 128 is the standard trade-off (smaller: more accurate, bigger file).
+        "group_size": 128,
+        # Calibration rows taken from train.jsonl (our images and prompts). More: steadier, slower.
+        "num_samples": 256,
+        "dampening_frac": 0.01,
+        # Left in 16-bit: the output head and the vision tower (small, and sensitive to quantisation).
+        "ignore": ["lm_head", "re:.*visual.*"],
+        "sequential_targets": ["Qwen2VLDecoderLayer"],  # calibrate one decoder layer at a time
+        "torch_dtype": "auto",
+    },
+    "validate": {
+        # Which model the validate stage scores: quantized | merged | adapter (base + LoRA checkpoint).
+        "model": "quantized",
+        # Rows of the validation split to score (null: all); a quick look on a big sample.
+        "max_rows": None,
+    },
+    # ---- the ocr inference engine (amlc.engines.ocr) ----
     "ocr": {
         # The detector sees the image shrunk to this long side (px); recognition still reads its
         # crops from the image at max_side. Smaller is faster (detection is most of the time on a
         # 2560 px photo) and loses tiny print; 0 = rapidocr's own rule (the whole image, at least
-        # 736 px on its short side). bench/bench_ocr.py --sweep measures F1 against s/photo.
+        # 736 px on its short side). Measured on images_dev (bench/bench_ocr.py --sweep): 960 runs
+        # ~2.7x faster than 0 and costs ~1.3 F1 points there (small print on 2560 px photos), 1280
+        # ~1.7x faster for ~0.7 points, 736 loses ~5 points.
         "det_limit_side": 960,
         # Images are first shrunk to this long side for everything (detection and recognition
         # crops): lower saves memory on huge images and loses small print.
         "max_side": 2000,
         # ... and enlarged to at least this short side (tiny thumbnails read better upscaled).
         "min_side": 30,
-        # The 0/180 degree text classifier: needed for upside-down and bottom-to-top vertical text
-        # (dimension callouts), costs ~5-10% of the time.
+        # The 0/180 degree text classifier: needed for bottom-to-top vertical text (dimension
+        # callouts) and upside-down text; costs ~5% of the time.
         "use_cls": True,
         # Text lines the recogniser reads with less confidence are dropped: higher drops misreads
         # and faint true text alike.
         "text_score": 0.5,
-        # onnxruntime threads per model; 0 = onnxruntime's choice (all cores). Set 1 when running
-        # one OCR process per core.
+        # onnxruntime threads per model; 0 = onnxruntime's choice (all cores). 1 when running one
+        # OCR process per core, or on a busy shared machine (as fast there, half the CPU).
         "threads": 0,
         # On-disk cache of the boxes read, keyed by image bytes and the settings above ("" = off):
         # rereading a dev set after a rule change then costs nothing.
         "cache_dir": "",
-        # Abstention: a prediction whose confidence (0..1, the rules' logistic score) is under the
-        # entity's threshold is left empty. A blank costs the same as a wrong answer when the truth
-        # is non-empty and wins when the truth is empty, so a threshold pays only where the truth
-        # is often empty AND low-confidence answers are mostly wrong. Product photos' truths are
-        # (almost) never empty, so 0 there; for dimensions 0.1 blanks an answer whose only
-        # candidates contradict the drawing (a vertical callout asked as width or depth). Fitting
-        # finer thresholds on the 89 hand-labelled drawings did not carry from one half to the
-        # other (bench/bench_ocr.py --tune): refit them on a larger validation set.
-        "threshold": 0.0,  # for entities missing below
-        "thresholds": {
-            "item_weight": 0.0, "maximum_weight_recommendation": 0.0, "voltage": 0.0,
-            "wattage": 0.0, "item_volume": 0.0, "width": 0.1, "height": 0.1, "depth": 0.1,
-        },
+        # Abstention is the runner's (inference.thresholds on Result.confidence, the rules' logistic
+        # score). For this engine: 0 for product photos, whose truths are (almost) never empty, so
+        # a blank never gains; 0.1 for width/height/depth blanks an answer whose only candidates
+        # contradict the drawing (measured: +1 row of dims_dev's 89); finer thresholds fitted on
+        # one half of dims_dev did not carry to the other.
+    },
+    # ---- the vlm inference engine (amlc.engines.vlm) ----
+    "vlm": {
+        # Model folder: the merged or 4-bit model from train/run.py, or a base model with `adapters`.
+        "model": "",
+        "adapters": [],  # LoRA checkpoint folders applied on top of `model`
+        # transformers: ms-swift's TransformersEngine, CPU or GPU. vllm: ms-swift's VllmEngine, GPU,
+        # continuous batching, runs the W4A16 model natively (pip install -r requirements-gpu.txt).
+        "backend": "transformers",
+        "model_type": "qwen2_vl",
+        "template": "qwen2_vl",
+        # null: the MAX_PIXELS the model was trained with (its amlc.json), else train.max_pixels.
+        "max_pixels": None,
+        "max_new_tokens": 16,  # "1234.5 millilitre" is ~8 tokens; more only lets a confused model ramble
+        "max_batch_size": 16,  # transformers backend: rows generated together
+        "torch_dtype": "auto",
+        "load_in_4bit": False,  # transformers backend: bitsandbytes NF4 (for a merged 16-bit model)
+        "gpu_memory_utilization": 0.9,  # vllm
+        "tensor_parallel_size": 1,  # vllm
+        "max_model_len": 2048,  # vllm: prompt (~400 image tokens at 313600 px) + answer
+    },
+    "inference": {
+        # "ocr": rapidocr + rules, CPU and offline, weaker. "vlm": the fine-tuned Qwen2-VL, wants a GPU.
+        "engine": "ocr",
+        # Rows handed to the engine at once and appended (flush + fsync) at once. Larger batches keep a
+        # GPU busy; a kill loses at most one batch; memory grows with it.
+        "batch_size": 32,
+        # Shards when neither --num-shards, AMLC_NUM_SHARDS nor a SLURM array says (see amlc.shards).
+        "num_shards": 1,
+        # Folder of the shard files; "" means <run.output_dir>/preds.
+        "preds_dir": "",
+        # Fetch the shard's missing images first. false: rows without an image on disk are left empty
+        # (reason image_missing), for offline runs over a prepared image folder.
+        "download": True,
+        # Threads that check images (can Pillow identify them?) ahead of the engine, so the GPU never
+        # waits on disk. More helps on network file systems.
+        "prefetch_workers": 4,
+        # Abstention, per entity: a prediction whose confidence is below the entity's threshold is left
+        # "" (reason below_threshold). Open: {item_weight: 0.35, voltage: 0.5}; an entity not listed
+        # never abstains, nor does an engine that gives no confidence. Blanks cost nothing a wrong
+        # answer would not (see amlc.inference); tune on validation: inference/tune_thresholds.py.
+        "thresholds": {},
     },
 }
 
@@ -111,6 +272,10 @@ def merge(base: dict[str, Any], update: Mapping[str, Any], where: str = "") -> d
             if not isinstance(value, Mapping):
                 raise InputError(f"config key {name!r} is a section; give it a mapping, not {value!r}")
             out[key] = merge(default, value, f"{name}.")
+        elif isinstance(default, dict) and isinstance(value, Mapping):
+            # an open dict (per-entity thresholds...): a file or override adds and replaces keys,
+            # it does not drop the ones set before
+            out[key] = {**default, **copy.deepcopy(dict(value))}
         elif not _type_ok(default, value):
             raise InputError(f"config key {name!r} wants a {type(default).__name__} "
                              f"(default {default!r}), got {value!r}")

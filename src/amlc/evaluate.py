@@ -95,6 +95,8 @@ def metrics_dict(result: dict, labels: str, predictions: str | None, raw: str | 
     table, raw_table = result["table"], result["raw_table"]
     return {
         "f1": float(table.iloc[-1]["f1"]),
+        "precision": float(table.iloc[-1]["precision"]),
+        "recall": float(table.iloc[-1]["recall"]),
         "raw_f1": float(raw_table.iloc[-1]["f1"]) if raw_table is not None else None,
         "rows": int(table.iloc[-1]["rows"]),
         "scoring": "acceptable answers, number and unit" if result["acceptable"] else "exact match",
@@ -102,6 +104,16 @@ def metrics_dict(result: dict, labels: str, predictions: str | None, raw: str | 
         "raw_per_entity": raw_table.to_dict(orient="records") if raw_table is not None else None,
         "labels": labels, "predictions": predictions, "raw": raw,
     }
+
+
+def print_tables(result: dict) -> None:
+    """The per-entity tables: before postprocessing (when raw predictions were given), then after."""
+    if result["raw_table"] is not None:
+        print("before postprocessing (raw predictions as given):")
+        print(format_table(result["raw_table"]))
+        print(f"raw F1 {result['raw_table'].iloc[-1]['f1']:.4f}\n")
+        print("after postprocessing:")
+    print(format_table(result["table"]))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -124,12 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--images", help="image folder for the report's thumbnails")
     args = parser.parse_args(argv)
     result = evaluate(args.labels, args.predictions, args.raw, args.allow_missing)
-    if result["raw_table"] is not None:
-        print("before postprocessing (raw predictions as given):")
-        print(format_table(result["raw_table"]))
-        print(f"raw F1 {result['raw_table'].iloc[-1]['f1']:.4f}\n")
-        print("after postprocessing:")
-    print(format_table(result["table"]))
+    print_tables(result)
     metrics = metrics_dict(result, args.labels, args.predictions, args.raw)
     if args.metrics:
         write_text(args.metrics, json.dumps(metrics, indent=2) + "\n")

@@ -51,13 +51,15 @@ class Counts:
                 "recall": self.recall, "f1": self.f1}
 
 
-def _text(x: object) -> str:
+def cell_text(x: object) -> str:
+    """A CSV cell as scored: missing (None, NaN) is "", text is stripped."""
     if x is None or (isinstance(x, float) and x != x):
         return ""
     return str(x).strip()
 
 
-def _as_pair(s: str) -> tuple[float, str] | None:
+def value_pair(s: str) -> tuple[float, str] | None:
+    """"x unit" as (x, unit) with the unit's spaces folded, or None when it is not of that shape."""
     parts = s.split(maxsplit=1)
     if len(parts) != 2:
         return None
@@ -69,18 +71,18 @@ def _as_pair(s: str) -> tuple[float, str] | None:
 
 def is_match(prediction: object, truth: object, acceptable: bool = False) -> bool:
     """Does a non-empty prediction equal the (non-empty) truth?"""
-    out, gt = _text(prediction), _text(truth)
+    out, gt = cell_text(prediction), cell_text(truth)
     if not out or not gt:
         return False
     if not acceptable:
         return out == gt
-    pair = _as_pair(out)
-    return pair is not None and any(pair == _as_pair(a.strip()) for a in gt.split("|"))
+    pair = value_pair(out)
+    return pair is not None and any(pair == value_pair(a.strip()) for a in gt.split("|"))
 
 
 def outcome(prediction: object, truth: object, acceptable: bool = False) -> str:
     """"tp", "fp", "fn" or "tn" for one row."""
-    out, gt = _text(prediction), _text(truth)
+    out, gt = cell_text(prediction), cell_text(truth)
     if out and gt:
         return "tp" if is_match(out, gt, acceptable) else "fp"
     if out:

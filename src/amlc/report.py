@@ -32,7 +32,7 @@ import pandas as pd
 
 from amlc.constants import ENTITY_UNIT_MAP
 from amlc.errors import InputError
-from amlc.metric import outcome, per_entity
+from amlc.metric import cell_text, outcome, per_entity, value_pair
 from amlc.sanity import check_value
 
 KINDS: tuple[str, ...] = ("correct", "wrong number", "wrong unit", "abstained", "false alarm",
@@ -57,22 +57,6 @@ MISSING_IMAGE = re.compile(r"\b(missing|no|unreadable|broken|undownloadable) ima
                            r"\bimage (missing|not found|unreadable|not downloaded)\b", re.I)
 
 
-def _text(x: object) -> str:
-    if x is None or (isinstance(x, float) and x != x):
-        return ""
-    return str(x).strip()
-
-
-def _pair(s: str) -> tuple[float, str] | None:
-    parts = s.split(maxsplit=1)
-    if len(parts) != 2:
-        return None
-    try:
-        return float(parts[0]), " ".join(parts[1].split())
-    except ValueError:
-        return None
-
-
 def classify(prediction: object, truth: object, entity: str, reason: object = "",
              acceptable: bool = False) -> str:
     """The kind of one row's outcome; one of KINDS. Pure.
@@ -82,19 +66,19 @@ def classify(prediction: object, truth: object, entity: str, reason: object = ""
     invalid format (see KIND_HELP), false alarm (answer, blank truth), wrong number (same unit as a
     truth), wrong unit. With `acceptable`, the truth may list answers separated by "|".
     """
-    out, gt = _text(prediction), _text(truth)
+    out, gt = cell_text(prediction), cell_text(truth)
     if outcome(out, gt, acceptable) in ("tp", "tn"):
         return "correct"
-    if MISSING_IMAGE.search(_text(reason)):
+    if MISSING_IMAGE.search(cell_text(reason)):
         return "missing image"
     if not out:
         return "abstained"
-    pred = _pair(out)
+    pred = value_pair(out)
     if check_value(out) is not None or pred is None or pred[1] not in ENTITY_UNIT_MAP.get(entity, ()):
         return "invalid format"
     if not gt:
         return "false alarm"
-    truths = [p for p in (_pair(a.strip()) for a in gt.split("|")) if p is not None]
+    truths = [p for p in (value_pair(a.strip()) for a in gt.split("|")) if p is not None]
     if pred in truths:  # same number and unit, written otherwise ("500 gram" vs "500.0 gram")
         return "invalid format"
     if any(pred[1] == t[1] for t in truths):
@@ -109,7 +93,7 @@ def _fmt(x: float) -> str:
 
 
 def _esc(x: object) -> str:
-    return html.escape(_text(x), quote=True)
+    return html.escape(cell_text(x), quote=True)
 
 
 def _thumbnail(path: Path, size: int = 300, quality: int = 72) -> str | None:
@@ -129,11 +113,11 @@ def _thumbnail(path: Path, size: int = 300, quality: int = 72) -> str | None:
 
 
 def _image_path(row: Mapping[str, Any], images_dir: Path | None) -> Path | None:
-    p = _text(row.get("image_path"))
+    p = cell_text(row.get("image_path"))
     if p:
         path = Path(p)
         return path if path.is_absolute() or images_dir is None else images_dir / path
-    link = _text(row.get("image_link"))
+    link = cell_text(row.get("image_link"))
     if link and images_dir is not None:
         return images_dir / link.rsplit("/", 1)[-1].split("?", 1)[0]
     return None
@@ -342,9 +326,9 @@ def _gallery(fails: pd.DataFrame, images_dir: Path | None, thumb_px: int) -> str
         img = (f'<img src="{uri}" alt="image of row {_esc(row["index"])}" loading="lazy">' if uri
                else '<span class="noimg">no image</span>')
         kind = row["kind"]
-        raw = _text(row.get("raw"))
+        raw = cell_text(row.get("raw"))
         raw_html = f'<pre class="raw" title="{_esc(raw)}">{_esc(raw[:300])}</pre>' if raw else ""
-        reason = _text(row.get("reason"))
+        reason = cell_text(row.get("reason"))
         reason_html = f'<div class="k">why</div><div class="v">{_esc(reason)}</div>' if reason else ""
         cards.append(
             f'<div class="shot" data-index="{_esc(row["index"])}"><div class="img">{img}</div><div class="body">'
@@ -371,9 +355,9 @@ def build_html(rows: pd.DataFrame, *, title: str, metrics: Mapping[str, Any] | N
     df = rows.copy()
     for c in ("truth", "prediction", "raw", "reason"):
         if c in df.columns:
-            df[c] = df[c].map(_text)
+            df[c] = df[c].map(cell_text)
     if "raw" not in df.columns and "raw_prediction" in df.columns:
-        df["raw"] = df["raw_prediction"].map(_text)
+        df["raw"] = df["raw_prediction"].map(cell_text)
     reasons = df["reason"] if "reason" in df.columns else pd.Series("", index=df.index)
     df["kind"] = [classify(p, t, e, r, acceptable) for p, t, e, r in
                   zip(df["prediction"], df["truth"], df["entity_name"], reasons)]

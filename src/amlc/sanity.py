@@ -23,11 +23,9 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import pandas as pd
-
 from amlc.constants import ALLOWED_UNITS, ENTITY_UNIT_MAP
 from amlc.errors import InputError, cli
-from amlc.tables import line_of, read_csv
+from amlc.tables import as_int, line_of, read_table
 
 _PATTERN = re.compile(r"^-?\d+(\.\d+)?\s+[a-zA-Z\s]+$")
 
@@ -90,33 +88,39 @@ def _require_csv_name(path: str | os.PathLike, what: str) -> None:
 def check_files(test_filename: str | os.PathLike, output_filename: str | os.PathLike) -> SanityReport:
     _require_csv_name(test_filename, "test file")
     _require_csv_name(output_filename, "output file")
-    test = read_csv(test_filename, ["index"], "test file")
-    out = read_csv(output_filename, ["index", "prediction"], "output file", index_column=False,
-                   check_entities=False)
-    return check_frames(test, out)
+    # read without pandas (fast start); missing-value markers ("NA", "null", ...) are read as
+    # empty exactly as the organisers' pandas-based checker read them
+    test = read_table(test_filename, ["index"], "test file", usecols=())
+    out = read_table(output_filename, ["index", "prediction"], "output file", index_column=False,
+                     check_entities=False, usecols=())
+    entities = test["entity_name"] if "entity_name" in test else [None] * len(test)
+    return check_rows(test["index"], entities, out["index"], out["prediction"])
 
 
-def check_frames(test: pd.DataFrame, out: pd.DataFrame) -> SanityReport:
-    report = SanityReport(rows=len(out))
-    idx = pd.to_numeric(out["index"], errors="coerce")
-    bad_idx = idx.isna() | (idx != idx.round())
-    report.bad_index_lines = [line_of(i) for i in bad_idx.to_numpy().nonzero()[0]]
-    good = idx[~bad_idx].astype("int64")
-    report.repeated = sorted(set(good[good.duplicated()].tolist()))
-    test_idx = set(test["index"].tolist())
-    out_idx = set(good.tolist())
-    report.missing = sorted(test_idx - out_idx)
-    report.extra = sorted(out_idx - test_idx)
-    entity_of = dict(zip(test["index"], test["entity_name"])) if "entity_name" in test else {}
-    for pos, (raw_index, value) in enumerate(zip(out["index"], out["prediction"])):
+def check_rows(test_index: list[int], test_entities: list[str | None], out_index: list,
+               predictions: list[str]) -> SanityReport:
+    """Every check on the rows of a test file and of a submission (index cells as read)."""
+    report = SanityReport(rows=len(out_index))
+    ints = [as_int(v) for v in out_index]
+    report.bad_index_lines = [line_of(pos) for pos, v in enumerate(ints) if v is None]
+    seen: set[int] = set()
+    repeated: set[int] = set()
+    for v in ints:
+        if v is not None:
+            (repeated if v in seen else seen).add(v)
+    report.repeated = sorted(repeated)
+    test_idx = set(test_index)
+    report.missing = sorted(test_idx - seen)
+    report.extra = sorted(seen - test_idx)
+    entity_of = dict(zip(test_index, test_entities))
+    for pos, (index, value) in enumerate(zip(ints, predictions)):
         why = check_value(value)
-        index = int(idx.iloc[pos]) if not bad_idx.iloc[pos] else -1
         if why:
-            report.bad_rows.append((line_of(pos), index, value, why))
+            report.bad_rows.append((line_of(pos), -1 if index is None else index, value, why))
             continue
         entity = entity_of.get(index)
-        if entity and str(value).strip():
-            unit = common_mistake(str(value).strip().split(maxsplit=1)[1])
+        if entity and value.strip():
+            unit = common_mistake(value.strip().split(maxsplit=1)[1])
             if unit not in ENTITY_UNIT_MAP[entity]:
                 report.entity_warnings.append((line_of(pos), index, value, entity))
     return report

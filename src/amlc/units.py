@@ -160,13 +160,17 @@ def _unit_after(text: str, pos: int) -> tuple[str, int, bool] | None:
     m = _UNIT_RE.match(text, pos)
     if not m:
         return None
-    if m.group("quote"):
-        return _SPELLING_TO_UNIT[m.group("quote")], m.end(), True
-    words = [(m.group(g), m.end(g)) for g in ("w1", "w2", "w3") if m.group(g)]
-    for n in range(len(words), 0, -1):
-        key = "".join(w for w, _ in words[:n])
-        end = words[n - 1][1]
-        for candidate, cut in ((key, 0), (key[:-1], 1)) if key.endswith(".") else ((key, 0),):
+    quote, w1, w2, w3 = m.group("quote", "w1", "w2", "w3")
+    if quote:
+        return _SPELLING_TO_UNIT[quote], m.end(), True
+    if w2 is None:  # the common case, one word: nothing to join
+        runs: tuple[tuple[str, int], ...] = ((w1, m.end("w1")),)
+    elif w3 is None:
+        runs = ((w1 + w2, m.end("w2")), (w1, m.end("w1")))
+    else:
+        runs = ((w1 + w2 + w3, m.end("w3")), (w1 + w2, m.end("w2")), (w1, m.end("w1")))
+    for key, end in runs:
+        for candidate, cut in ((key, 0), (key[:-1], 1)) if key[-1] == "." else ((key, 0),):
             unit = _SPELLING_TO_UNIT.get(candidate)
             if unit is None:
                 continue

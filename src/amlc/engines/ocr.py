@@ -32,17 +32,19 @@ rapidocr's own text and, on first use, `Page.segments`: the straight lines of th
 `build(cfg) -> OcrEngine`, whose `predict(list[Request]) -> list[Result]` follows amlc.engines' contract:
 Result.raw is the text read (boxes joined in reading order: " " within a line, " | " between lines),
 Result.prediction is "" or amlc.units.format_value(value, unit) for the entity, Result.confidence in
-[0, 1] is the rules' score of the chosen mention, Result.reason says why a prediction is empty
-("missing image", "unreadable image", "no text", "no mention", "below threshold") and
-Result.extra holds "candidates" (how many mentions the entity allows), "mention" (the chosen text) and
-"seconds" (OCR time; 0.0 when the boxes came from a cache).
+[0, 1] is the rules' score of the chosen mention (a logistic of the weighted features, see
+amlc.engines.ocr_rules), Result.reason says why a prediction is empty ("missing image", "unreadable
+image", "no text", "no mention", "rules error") and Result.extra holds "candidates" (how many
+mentions the entity allows), "mention" (the chosen text) and "seconds" (OCR time; 0.0 when the boxes
+came from a cache).
 
-Abstention: the competition counts a wrong answer and a blank alike when the truth is not empty (both
-lower F1), but a blank is free when the truth is empty. So a prediction is blanked when its confidence
-is under the entity's threshold (`ocr.thresholds[entity]`, else `ocr.threshold`): raise a threshold
-where the engine's low-confidence answers are mostly wrong AND the truth is often empty; with a
-non-empty truth a blank never gains anything. `bench/bench_ocr.py --tune` fits thresholds on one half
-of a dev set and scores them on the other.
+Abstention is the runner's (amlc.inference: `inference.thresholds` on Result.confidence), so that the
+engine's answer before abstention is kept for threshold tuning. The competition counts a wrong answer
+and a blank alike when the truth is not empty, but a blank is free when the truth is empty: a threshold
+pays only where the truth is often empty AND low-confidence answers are mostly wrong. For this engine
+0.1 on width/height/depth blanks answers whose only candidates contradict the drawing; product photos'
+truths are almost never empty, so no threshold there (SUGGESTED_THRESHOLDS). `bench/bench_ocr.py
+--tune` fits thresholds (amlc.inference.tune_thresholds) on one half of a dev set, scores the other.
 """
 
 from __future__ import annotations
@@ -60,6 +62,9 @@ from pathlib import Path
 from typing import Any
 
 from amlc.engines import Request, Result
+
+# inference.thresholds suggested for this engine (see the module docstring); measured on dims_dev.
+SUGGESTED_THRESHOLDS: dict[str, float] = {"width": 0.1, "height": 0.1, "depth": 0.1}
 
 # What read_boxes does when no settings are given: the engine's defaults (see amlc.config "ocr").
 DEFAULT_SETTINGS: dict[str, Any] = {
@@ -441,12 +446,7 @@ class OcrEngine:
         section = dict(DEFAULTS.get("ocr", {}))
         section.update(self.cfg.get("ocr", {}) if "ocr" in self.cfg else {})
         self.settings = settings_of(section)
-        self.threshold = float(section.get("threshold", 0.0))
-        self.thresholds = {k: float(v) for k, v in dict(section.get("thresholds", {})).items()}
         self.range_policy = str(self.cfg.get("postprocess", {}).get("range_policy", "max"))
-
-    def threshold_for(self, entity: str) -> float:
-        return self.thresholds.get(entity, self.threshold)
 
     def read(self, image: Any, use_cache: bool = True, with_segments: bool = False) -> Page:
         return read_page(image, self.settings, use_cache=use_cache, with_segments=with_segments)
@@ -467,7 +467,7 @@ class OcrEngine:
         return self.decide(page, req.entity_name, req.index)
 
     def decide(self, page: Page, entity: str, index: int = 0) -> Result:
-        """The rules' answer for `entity` from a page already read (the threshold applied)."""
+        """The rules' answer for `entity` from a page already read."""
         from amlc.engines.ocr_rules import DIMENSIONS, choose
 
         raw = joined_text(page.boxes)
@@ -484,9 +484,6 @@ class OcrEngine:
         if pick.prediction == "":
             return Result(index, raw, "", 0.0, "no mention", extra)
         extra["mention"] = pick.text
-        if pick.confidence < self.threshold_for(entity):
-            extra["below_threshold"] = pick.prediction
-            return Result(index, raw, "", pick.confidence, "below threshold", extra)
         return Result(index, raw, pick.prediction, pick.confidence, "", extra)
 
     def predict(self, requests: list[Request]) -> list[Result]:
@@ -497,5 +494,5 @@ def build(cfg: Mapping[str, Any] | None = None) -> OcrEngine:
     return OcrEngine(dict(cfg or {}))
 
 
-__all__ = ["Box", "Page", "ImageError", "OcrEngine", "build", "read_boxes", "read_page",
-           "reading_order", "joined_text", "settings_of"]
+__all__ = ["Box", "Page", "ImageError", "OcrEngine", "SUGGESTED_THRESHOLDS", "build", "read_boxes",
+           "read_page", "find_segments", "reading_order", "joined_text", "settings_of"]

@@ -1,0 +1,75 @@
+"""Merge the shard files of an inference run into one CSV in the test file's order.
+
+    python merge_csv.py --input_dir outputs/default/preds --test_filename dataset/test.csv \\
+        --output_filename outputs/default/raw.csv
+
+The output (RAW.csv) has the columns index, prediction, candidate, confidence, reason, raw (schema in
+amlc.inference); postprocessing.py turns it into the submission. Missing, duplicate and unknown
+indices, and shard files of different splits in one folder, are errors (schema: amlc.shards).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections import Counter
+from collections.abc import Sequence
+
+# Runs from a plain checkout too (no install needed), like the other top-level scripts.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "src"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="merge_csv.py", description=__doc__.splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="\n".join(__doc__.splitlines()[2:]))
+    p.add_argument("--config", metavar="YAML",
+                   help="config for the defaults below and for --rethreshold (its inference.thresholds)")
+    p.add_argument("--input_dir", "--input-dir", dest="input_dir", metavar="DIR",
+                   help="folder of shard-K-of-N.jsonl files (one split); default: inference.preds_dir, "
+                        "else <run.output_dir>/preds")
+    p.add_argument("--test_filename", "--test-filename", dest="test_filename", metavar="CSV",
+                   help="the file that was sharded (its index order is the output's); default: data.test_csv")
+    p.add_argument("--output_filename", "--output-filename", dest="output_filename", metavar="CSV",
+                   help="the merged file; default: <run.output_dir>/raw.csv")
+    p.add_argument("--fill_missing", "--fill-missing", dest="fill_missing", action="store_true",
+                   help="leave test rows that no shard predicted empty (reason missing_from_shards) "
+                        "instead of failing; a shard file missing entirely is allowed too")
+    p.add_argument("--rethreshold", action="store_true",
+                   help="recompute each prediction from the engine's answer and confidence with the "
+                        "config's inference.thresholds (e.g. thresholds tuned on validation after the "
+                        "run) instead of keeping the ones applied at inference time")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="config overrides, e.g. inference.thresholds={voltage: 0.5}")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from amlc.config import load_config, resolve_path
+    from amlc.inference import merge_to_csv, preds_dir
+
+    cfg = load_config(args.config, args.overrides)
+    input_dir = args.input_dir or preds_dir(cfg)
+    test = args.test_filename or resolve_path(cfg["data"]["test_csv"])
+    output = args.output_filename or resolve_path(cfg["run"]["output_dir"]) / "raw.csv"
+    thresholds = cfg["inference"]["thresholds"] if args.rethreshold else None
+    result, frame = merge_to_csv(input_dir, test, output, fill_missing=args.fill_missing,
+                                 thresholds=thresholds)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    empty = frame["prediction"] == ""
+    reasons = Counter(r.split(":", 1)[0] for r in frame.loc[empty, "reason"])
+    detail = ", ".join(f"{k or 'unknown'} {v:,}" for k, v in reasons.most_common())
+    print(f"merged {len(result.files)} shard file(s) of {result.num_shards} -> {output}: "
+          f"{len(frame):,} rows, {int((~empty).sum()):,} non-empty, {int(empty.sum()):,} empty"
+          + (f" ({detail})" if detail else "")
+          + (f"; {result.filled:,} filled as missing" if result.filled else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    from amlc.errors import cli
+
+    sys.exit(cli(main))

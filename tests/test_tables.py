@@ -1,0 +1,87 @@
+"""amlc.tables: the pandas reader and the pandas-free reader give the same data and the same errors."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from amlc.errors import InputError
+from amlc.tables import NA_VALUES, TEXT_COLUMNS, read_csv, read_table
+
+FILES = {
+    "plain": "index,entity_name,prediction\n3,width,10 inch\n1,voltage,\n2,wattage,NA\n",
+    "quoted": 'index,entity_name,prediction\n0,width,"1,5 cm"\n1,width,"say ""hi"""\n',
+    "float index": "index,entity_name,prediction\n1.0,width,x\n2,width,y\n",
+    "blank lines": "index,entity_name,prediction\n\n0,width,x\n\n",
+    "short row": "index,entity_name,prediction\n0,width\n",
+    "crlf": "index,entity_name,prediction\r\n0,width,5 cm\r\n",
+    "bad index": "index,entity_name,prediction\nx,width,1\n",
+    "repeated index": "index,entity_name,prediction\n0,width,1\n0,width,2\n",
+    "unknown entity": "index,entity_name,prediction\n0,colour,1\n",
+    "missing column": "idx,entity_name,prediction\n0,width,1\n",
+    "too many fields": "index,entity_name,prediction\n0,width,1,2\n",
+    "header only": "index,entity_name,prediction\n",
+}
+
+
+@pytest.mark.parametrize("name", list(FILES))
+def test_both_readers_agree(tmp_path, name):
+    path = tmp_path / "f.csv"
+    path.write_text(FILES[name], newline="")
+    required = ["index", "entity_name", "prediction"]
+    try:
+        df = read_csv(path, required)
+    except InputError as exc:
+        with pytest.raises(InputError) as again:
+            read_table(path, required)
+        # the same complaint (the parsers word "not a valid CSV" details differently)
+        assert str(exc).split("(")[0] == str(again.value).split("(")[0]
+        return
+    table = read_table(path, required)
+    assert table["index"] == df["index"].tolist()
+    for column in ("entity_name", "prediction"):
+        assert table[column] == df[column].tolist()
+
+
+def test_missing_value_markers_are_pandas_own():
+    from pandas._libs.parsers import STR_NA_VALUES
+
+    assert NA_VALUES == frozenset(STR_NA_VALUES)
+
+
+def test_text_columns_keep_numbers_as_text(tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_text("index,prediction\n0,10\n1,010\n")
+    assert read_table(path, ["index", "prediction"])["prediction"] == ["10", "010"]
+    assert read_csv(path, ["index", "prediction"])["prediction"].tolist() == ["10", "010"]
+    assert "prediction" in TEXT_COLUMNS and isinstance(read_csv(path, ["index"]), pd.DataFrame)
+
+
+@pytest.mark.parametrize("values,expected", [(["1", "2"], [1, 2]), ([1.0, 2.0], [1, 2]), (["1.0"], [1])])
+def test_integer_index_accepts_integral_values(values, expected):
+    from amlc.tables import integer_index
+
+    assert integer_index(values) == expected
+
+
+@pytest.mark.parametrize("values", [[1.0, 2.5], ["2.5"], ["a"], [float("nan")], ["1", "1"]])
+def test_integer_index_rejects_the_rest(values):
+    from amlc.tables import integer_index
+
+    with pytest.raises(InputError):
+        integer_index(values)
+
+
+@pytest.mark.parametrize("name", [n for n, text in FILES.items() if '"' not in text])
+def test_the_split_shortcut_parses_like_the_csv_module(tmp_path, name):
+    """Files without quotes take the str.split path; quoting one header cell forces csv.reader."""
+    plain, quoted = tmp_path / "plain.csv", tmp_path / "quoted.csv"
+    plain.write_text(FILES[name], newline="")
+    quoted.write_text(FILES[name].replace("index", '"index"', 1), newline="")
+    results = []
+    for path in (plain, quoted):
+        try:
+            results.append(read_table(path, ["index", "entity_name", "prediction"]).data)
+        except InputError as exc:
+            results.append(str(exc).replace(str(path), "F"))
+    assert results[0] == results[1]
