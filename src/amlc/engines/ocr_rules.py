@@ -40,9 +40,9 @@ measure in inches elsewhere '31.4°' for 31.4"), and part a dimension's letter f
    extent    dimensions only: the largest vertical value for height (the whole, not a part), the
              largest other one for width, the smallest for depth
 3. Score: a weighted sum (WEIGHTS, hand-set, why in the comment there) squashed to a confidence in
-   [0, 1] by a logistic; the highest-scoring candidate wins. The engine abstains below the entity's
-   confidence threshold (amlc.config "ocr.thresholds"). A logistic regression fitted on one half of
-   the dev sets did not beat these weights on the other half (see the OCR engine's notes).
+   [0, 1] by a logistic; the highest-scoring candidate wins. The runner abstains below the entity's
+   confidence threshold (amlc.config "inference.thresholds"; ocr.SUGGESTED_THRESHOLDS). A logistic
+   regression fitted on one half of the dev sets did not beat these weights on the other half.
 """
 
 from __future__ import annotations
