@@ -14,7 +14,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test test-fast demo demo-real smoke train infer merge post sanity evaluate bench clean
+.PHONY: help setup test test-fast demo demo-real smoke train infer merge post sanity evaluate bench bench-ocr clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-11s %s\n", $$1, $$2}'
@@ -61,7 +61,10 @@ sanity: $(STAMP) ## the organisers' checks on OUT/submission.csv
 evaluate: $(STAMP) ## F1 of OUT/submission.csv against LABELS (a CSV with entity_value), with the report
 	$(PY) evaluate.py --labels $(LABELS) --raw $(OUT)/raw.csv --predictions $(OUT)/submission.csv --metrics $(OUT)/metrics.json --report $(OUT)/report.html
 
-bench: $(STAMP) ## print the benchmark figures that run on CPU (postprocessing, download, runner, OCR)
+bench-ocr: $(STAMP) ## OCR engine vs first-mention baseline: F1 and s/photo on ../shared dev sets (~30 min)
+	$(PY) bench/bench_ocr.py
+
+bench: $(STAMP) ## print the quick CPU benchmark figures (postprocessing, download, shard runner)
 	$(PY) bench/bench_postprocess.py
 	$(PY) bench/bench_download.py
 	$(PY) bench/bench_runner.py

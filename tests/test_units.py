@@ -23,6 +23,7 @@ CASES = [
     ("250 μg", "item_weight", "250.0 microgram"),
     ("8 oz", "item_weight", "8.0 ounce"),
     ("6.75 lbs", "item_weight", "6.75 pound"),
+    ("5 Ibs", "item_weight", "5.0 pound"),  # OCR's reading of "5 lbs"
     ("2 tons", "maximum_weight_recommendation", "2.0 ton"),
     ("3 tonnes", "item_weight", "3.0 ton"),
     ("220 kV", "voltage", "220.0 kilovolt"),

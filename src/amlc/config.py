@@ -164,6 +164,38 @@ DEFAULTS: dict[str, Any] = {
         # Rows of the validation split to score (null: all); a quick look on a big sample.
         "max_rows": None,
     },
+    # ---- the ocr inference engine (amlc.engines.ocr) ----
+    "ocr": {
+        # The detector sees the image shrunk to this long side (px); recognition still reads its
+        # crops from the image at max_side. Smaller is faster (detection is most of the time on a
+        # 2560 px photo) and loses tiny print; 0 = rapidocr's own rule (the whole image, at least
+        # 736 px on its short side). Measured on images_dev (bench/bench_ocr.py --sweep): 960 runs
+        # ~2.7x faster than 0 and costs ~1.3 F1 points there (small print on 2560 px photos), 1280
+        # ~1.7x faster for ~0.7 points, 736 loses ~5 points.
+        "det_limit_side": 960,
+        # Images are first shrunk to this long side for everything (detection and recognition
+        # crops): lower saves memory on huge images and loses small print.
+        "max_side": 2000,
+        # ... and enlarged to at least this short side (tiny thumbnails read better upscaled).
+        "min_side": 30,
+        # The 0/180 degree text classifier: needed for bottom-to-top vertical text (dimension
+        # callouts) and upside-down text; costs ~5% of the time.
+        "use_cls": True,
+        # Text lines the recogniser reads with less confidence are dropped: higher drops misreads
+        # and faint true text alike.
+        "text_score": 0.5,
+        # onnxruntime threads per model; 0 = onnxruntime's choice (all cores). 1 when running one
+        # OCR process per core, or on a busy shared machine (as fast there, half the CPU).
+        "threads": 0,
+        # On-disk cache of the boxes read, keyed by image bytes and the settings above ("" = off):
+        # rereading a dev set after a rule change then costs nothing.
+        "cache_dir": "",
+        # Abstention is the runner's (inference.thresholds on Result.confidence, the rules' logistic
+        # score). For this engine: 0 for product photos, whose truths are (almost) never empty, so
+        # a blank never gains; 0.1 for width/height/depth blanks an answer whose only candidates
+        # contradict the drawing (measured: +1 row of dims_dev's 89); finer thresholds fitted on
+        # one half of dims_dev did not carry to the other.
+    },
     # ---- the vlm inference engine (amlc.engines.vlm) ----
     "vlm": {
         # Model folder: the merged or 4-bit model from train/run.py, or a base model with `adapters`.

@@ -56,7 +56,8 @@ UNIT_SPELLINGS: dict[str, tuple[str, ...]] = {
     "milligram": ("mg", "mgs", "milligram", "milligrams", "milligramme", "milligrammes"),
     "microgram": ("mcg", "μg", "ug", "microgram", "micrograms"),
     "ounce": ("oz", "ozs", "oz.", "ounce", "ounces"),
-    "pound": ("lb", "lbs", "lb.", "lbs.", "pound", "pounds"),
+    # "Ibs": OCR reads the l of "lbs" as a capital I more often than not
+    "pound": ("lb", "lbs", "lb.", "lbs.", "pound", "pounds", "ibs", "ibs."),
     "ton": ("ton", "tons", "tonne", "tonnes", "metric ton", "metric tons"),
     "carat": ("carat", "carats"),
     # voltage
