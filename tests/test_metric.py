@@ -69,6 +69,17 @@ def test_evaluate_cli_before_and_after(tmp_path, cli):
     m = json.loads((tmp_path / "m.json").read_text())
     # raw: nothing matches exactly -> tp 0; after: 2 tp, 1 fp (row 2), 1 fn (row 3): P=2/3 R=2/3
     assert m["raw_f1"] == 0.0
+    assert m["value_f1"] == pytest.approx(2 / 3)
     assert m["f1"] == pytest.approx(2 / 3)
     assert proc.stdout.strip().splitlines()[-1] == "F1 0.6667"
     assert "raw F1 0.0000" in proc.stdout
+
+
+def test_value_f1_counts_formatting_as_a_match(tmp_path, cli):
+    (tmp_path / "labels.csv").write_text("index,entity_name,entity_value\n0,item_weight,500 gram\n")
+    (tmp_path / "p.csv").write_text("index,prediction\n0,500.0 gram\n")
+    proc = cli("evaluate.py", "--labels", tmp_path / "labels.csv", "--predictions", tmp_path / "p.csv",
+               "--metrics", tmp_path / "m.json")
+    m = json.loads((tmp_path / "m.json").read_text())
+    assert m["f1"] == 0.0 and m["value_f1"] == 1.0
+    assert "F1 1.0000)" in proc.stdout and proc.stdout.strip().splitlines()[-1] == "F1 0.0000"

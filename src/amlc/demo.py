@@ -44,11 +44,22 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
+class _LocalCDN(ThreadingHTTPServer):
+    # The downloader opens up to `download.workers` (128) connections at once; the stdlib's listen
+    # backlog of 5 would drop most of them until the client's connect timeout.
+    request_queue_size = 512
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client hanging up is no error
+            super().handle_error(request, client_address)
+
+
 def serve(folder: Path) -> tuple[ThreadingHTTPServer, str]:
     """Serve `folder` on 127.0.0.1 (a free port) in a daemon thread; returns (server, base URL)."""
     folder.mkdir(parents=True, exist_ok=True)
     handler = functools.partial(_QuietHandler, directory=str(folder))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = _LocalCDN(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
@@ -151,8 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--real", action="store_true",
                         help="use ../shared/amlc2024/images_dev (real photos) instead of generated images")
     parser.add_argument("--out", help="output folder (default outputs/demo, or outputs/demo-real)")
-    parser.add_argument("--n", type=int, default=160,
-                        help="generated images (default 160: about 320 rows, half of them the test)")
+    parser.add_argument("--n", type=int, default=320,
+                        help="generated images (default 320: about 640 rows, half of them the test; "
+                             "fewer make the tuned abstention thresholds noise)")
     parser.add_argument("--seed", type=int, default=0, help="seed for generation and sampling (default 0)")
     parser.add_argument("--shards", type=int, default=2, help="inference shards run at once (default 2)")
     parser.add_argument("--keep", action="store_true",
@@ -174,16 +186,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     server, base_url = serve(served)
     images = out / "images"
     try:
-        r.title("generate", f"labelled product images, served at {base_url}")
         if args.real:
+            r.title("generate", f"no generation: images_dev's labelled photos, served at {base_url}, "
+                                "split in halves by image (tuning pool / test)")
             pool, test, labels = prepare_real(out, base_url, args.seed)
         else:
+            r.title("generate", f"{args.n} labelled product images, served at {base_url}")
             pool, test, labels = prepare_synthetic(out, base_url, args.n, args.seed)
 
         r.title("sample", "stratified train/validation split of the labelled pool")
         r.run("-m", "amlc.sampling", "--input", pool, "--output", out / "sample.csv", "--fraction", "1",
               "--val-fraction", "0.4", "--seed", args.seed)
-        val = _validation_rows(out / "sample.csv", out / "val.csv")
+        val = _validation_rows(out / "sample.csv", out / "val.csv",
+                               None if args.real else out / "data" / "meta.csv")
 
         r.title("download", "the sample's images, validated, into the shared image folder")
         r.run("-m", "amlc.download", "--input", out / "sample.csv", "--out", images)
@@ -226,14 +241,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _validation_rows(sample_csv: Path, out_csv: Path) -> Path:
-    """The sample's validation rows in test.csv layout plus their label, for tuning."""
+def _validation_rows(sample_csv: Path, out_csv: Path, meta_csv: Path | None = None) -> Path:
+    """The tuning rows, in test.csv layout plus their label: every row of the sample's validation images.
+
+    A training CSV holds only rows that have a value, as the organisers' does, but abstention is
+    worth tuning only on rows where the answer may be "not on the image". The generator's meta.csv
+    lists every question asked of each image, empty answers included, so for generated images the
+    validation images' empty rows join the tuning set (an image stays on its side of the split).
+    """
     from amlc.tables import read_csv
 
     s = read_csv(sample_csv, ["index", "image_link", "group_id", "entity_name", "target", "split"],
                  "sample file")
     val = s[s["split"] == "val"].assign(entity_value=lambda d: d["target"])
-    return _write_csv(val[["index", "image_link", "group_id", "entity_name", "entity_value"]], out_csv)
+    cols = ["index", "image_link", "group_id", "entity_name", "entity_value"]
+    if meta_csv is not None and meta_csv.exists():
+        import pandas as pd
+
+        meta = read_csv(meta_csv, ["image", "entity_name", "entity_value"], "generator meta file")
+        per_image = val.drop_duplicates("image_link").assign(image=lambda d: d["image_link"].map(
+            lambda link: Path(link).name))[["image", "image_link", "group_id"]]
+        empty = meta[meta["entity_value"] == ""].merge(per_image, on="image")
+        start = int(s["index"].max()) + 1
+        empty = empty.assign(index=range(start, start + len(empty)))
+        val = pd.concat([val[cols], empty[cols]], ignore_index=True)
+    return _write_csv(val[cols], out_csv)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,11 @@ report.html (`--report`, amlc.report): the scores, errors by kind and a gallery 
 labels' image_link finds thumbnails under `--images`, and a predictions file's optional `raw` (the
 engine's own text) and `reason` columns are shown beside each failure.
 
-metrics.json (`--metrics`): {"f1", "raw_f1" (or null), "rows", "per_entity": [{entity_name, tp, fp,
-fn, tn, rows, precision, recall, f1}, ...], "raw_per_entity", "labels", "predictions", "raw"}.
+metrics.json (`--metrics`): {"f1", "precision", "recall", "raw_f1" (or null), "value_f1", "rows",
+"scoring", "per_entity": [{entity_name, tp, fp, fn, tn, rows, precision, recall, f1}, ...],
+"raw_per_entity", "labels", "predictions", "raw"}. `value_f1` matches by number and unit ("500 gram"
+equals "500.0 gram"): exact text is what we believe the leaderboard compares, and the headline; the
+value match shows how much of the gap is formatting.
 """
 
 from __future__ import annotations
@@ -88,7 +91,11 @@ def evaluate(labels_path: str | Path, predictions_path: str | Path | None = None
             {"index": labels["index"], "prediction": rows["raw_prediction"]}), range_policy)
         rows["prediction"] = final["prediction"].to_numpy()
     table = per_entity(rows, "prediction", "truth", acceptable)
-    return {"rows": rows, "table": table, "raw_table": raw_table, "acceptable": acceptable}
+    # The same rows matched by number and unit ("500 gram" == "500.0 gram"): what the score would be
+    # if the leaderboard parsed values instead of comparing strings. Shown beside, never instead.
+    value_f1 = float(per_entity(rows, "prediction", "truth", True).iloc[-1]["f1"])
+    return {"rows": rows, "table": table, "raw_table": raw_table, "acceptable": acceptable,
+            "value_f1": value_f1}
 
 
 def metrics_dict(result: dict, labels: str, predictions: str | None, raw: str | None) -> dict:
@@ -98,6 +105,7 @@ def metrics_dict(result: dict, labels: str, predictions: str | None, raw: str | 
         "precision": float(table.iloc[-1]["precision"]),
         "recall": float(table.iloc[-1]["recall"]),
         "raw_f1": float(raw_table.iloc[-1]["f1"]) if raw_table is not None else None,
+        "value_f1": result["value_f1"],
         "rows": int(table.iloc[-1]["rows"]),
         "scoring": "acceptable answers, number and unit" if result["acceptable"] else "exact match",
         "per_entity": table.to_dict(orient="records"),
@@ -114,6 +122,9 @@ def print_tables(result: dict) -> None:
         print(f"raw F1 {result['raw_table'].iloc[-1]['f1']:.4f}\n")
         print("after postprocessing:")
     print(format_table(result["table"]))
+    if not result["acceptable"]:
+        print(f"(matched by number and unit instead of exact text, \"500 gram\" == \"500.0 gram\": "
+              f"F1 {result['value_f1']:.4f})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
