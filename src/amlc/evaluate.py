@@ -29,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from amlc.errors import InputError, cli
+from amlc.formats import load as load_styles
 from amlc.metric import format_table, per_entity
 from amlc.postprocess import postprocess_frame
 from amlc.tables import read_csv, write_text
@@ -69,7 +70,7 @@ def _carry_text(rows: pd.DataFrame, labels: pd.DataFrame, preds: pd.DataFrame) -
 
 def evaluate(labels_path: str | Path, predictions_path: str | Path | None = None,
              raw_path: str | Path | None = None, allow_missing: bool = False,
-             range_policy: str = "max") -> dict:
+             range_policy: str = "max", styles: str | Path | None = None) -> dict:
     if predictions_path is None and raw_path is None:
         raise InputError("give --predictions, --raw, or both")
     labels, acceptable = read_labels(labels_path)
@@ -88,7 +89,8 @@ def evaluate(labels_path: str | Path, predictions_path: str | Path | None = None
         _carry_text(rows, labels, preds)
     else:
         final, _ = postprocess_frame(labels, pd.DataFrame(
-            {"index": labels["index"], "prediction": rows["raw_prediction"]}), range_policy)
+            {"index": labels["index"], "prediction": rows["raw_prediction"]}), range_policy,
+            styles=load_styles(styles) if styles else None)
         rows["prediction"] = final["prediction"].to_numpy()
     table = per_entity(rows, "prediction", "truth", acceptable)
     # The same rows matched by number and unit ("500 gram" == "500.0 gram"): what the score would be
@@ -140,13 +142,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--raw", help="raw predictions CSV (index,prediction): scored as they are "
                                       "and after postprocessing (used as the submission when "
                                       "--predictions is not given)")
+    parser.add_argument("--styles", metavar="JSON",
+                        help="with --raw alone: postprocess as postprocessing.py --styles does "
+                             "(whole numbers written as the labels of their kind write them)")
     parser.add_argument("--allow-missing", action="store_true",
                         help="score labelled rows without a prediction as empty instead of failing")
     parser.add_argument("--metrics", help="also write the scores as JSON to this path")
     parser.add_argument("--report", help="also write an HTML error-analysis page to this path")
     parser.add_argument("--images", help="image folder for the report's thumbnails")
     args = parser.parse_args(argv)
-    result = evaluate(args.labels, args.predictions, args.raw, args.allow_missing)
+    if args.styles and args.predictions:
+        raise InputError("--styles applies to --raw alone; --predictions is scored as it is")
+    result = evaluate(args.labels, args.predictions, args.raw, args.allow_missing, styles=args.styles)
     print_tables(result)
     metrics = metrics_dict(result, args.labels, args.predictions, args.raw)
     if args.metrics:

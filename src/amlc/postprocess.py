@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from amlc.errors import InputError, cli
+from amlc.formats import StyleTable, restyle
+from amlc.formats import load as load_styles
 from amlc.tables import atomic_open, gc_paused, read_table
 from amlc.units import RANGE_POLICIES, normalize_ex
 
@@ -33,6 +35,7 @@ class Summary:
     rows: int = 0
     reasons: Counter = field(default_factory=Counter)
     filled_missing: int = 0
+    restyled: int = 0
 
     @property
     def changed(self) -> int:
@@ -52,14 +55,22 @@ class Summary:
                f"    range -> one value:     {self.reasons['range']}",
                f"    blanked:                {self.blanked}"]
         out += [f"      {r + ':':<22}{self.reasons[r]}" for r in BLANK_REASONS if self.reasons[r]]
+        if self.restyled:
+            out.append(f"  whole numbers restyled:   {self.restyled} (as the labels of their kind)")
         if self.filled_missing:
             out.append(f"  missing from input, written empty: {self.filled_missing}")
         return out
 
 
 def postprocess_rows(indices: list[int], entities: list[str], raw: dict[int, str],
-                     range_policy: str = "max", allow_missing: bool = False) -> tuple[list[str], Summary]:
-    """The final prediction of each (index, entity), in that order, from raw predictions by index."""
+                     range_policy: str = "max", allow_missing: bool = False,
+                     groups: list[str] | None = None, styles: StyleTable | None = None,
+                     ) -> tuple[list[str], Summary]:
+    """The final prediction of each (index, entity), in that order, from raw predictions by index.
+
+    With `styles` (amlc.formats) and each row's group id, whole numbers are then written the way
+    the training labels of their kind are ("500 gram" or "500.0 gram").
+    """
     unknown = sorted(set(raw) - set(indices))
     if unknown:
         raise InputError(f"raw predictions have {len(unknown)} index(es) not in the test file, "
@@ -70,35 +81,48 @@ def postprocess_rows(indices: list[int], entities: list[str], raw: dict[int, str
                          f"{missing[:5]} (use --allow-missing to write them empty)")
     summary = Summary(rows=len(indices), filled_missing=len(missing))
     out = []
-    for index, entity in zip(indices, entities):
+    for pos, (index, entity) in enumerate(zip(indices, entities)):
         result = normalize_ex(raw.get(index, ""), entity, range_policy)
         summary.reasons[result.reason] += 1
-        out.append(result.prediction)
+        prediction = result.prediction
+        if styles is not None and prediction:
+            styled = restyle(prediction, entity, groups[pos], styles)  # type: ignore[index]
+            summary.restyled += styled != prediction
+            prediction = styled
+        out.append(prediction)
     return out, summary
 
 
 def postprocess_frame(test: pd.DataFrame, raw: pd.DataFrame, range_policy: str = "max",
-                      allow_missing: bool = False) -> tuple[pd.DataFrame, Summary]:
-    """test: index + entity_name; raw: index + prediction. Returns (index, prediction) in test order."""
+                      allow_missing: bool = False, styles: StyleTable | None = None,
+                      ) -> tuple[pd.DataFrame, Summary]:
+    """test: index + entity_name (+ group_id with `styles`); raw: index + prediction.
+    Returns (index, prediction) in test order."""
     import pandas as pd
 
+    if styles is not None and "group_id" not in test.columns:
+        raise InputError("styles need each row's group_id, and the test file has no group_id column")
     out, summary = postprocess_rows(test["index"].tolist(), test["entity_name"].tolist(),
                                     dict(zip(raw["index"].tolist(), raw["prediction"].tolist())),
-                                    range_policy, allow_missing)
+                                    range_policy, allow_missing,
+                                    test["group_id"].tolist() if styles is not None else None, styles)
     return pd.DataFrame({"index": test["index"].to_numpy(), "prediction": out}), summary
 
 
 def postprocess_files(test_filename: str | Path, input_filename: str | Path, output_filename: str | Path,
-                      range_policy: str = "max", allow_missing: bool = False) -> Summary:
+                      range_policy: str = "max", allow_missing: bool = False,
+                      styles: str | Path | None = None) -> Summary:
     # The csv module, not pandas: this command must start and finish fast (a test.csv-sized file
     # in well under 2 s), and pandas alone takes most of a second to import.
+    table = load_styles(styles) if styles else None
     with gc_paused():
-        test = read_table(test_filename, ["index", "entity_name"], "test file", usecols=())
+        test = read_table(test_filename, ["index", "entity_name"] + (["group_id"] if table else []),
+                          "test file", usecols=())
         raw = read_table(input_filename, ["index", "prediction"], "raw predictions file",
                          check_entities=False, usecols=())
         out, summary = postprocess_rows(test["index"], test["entity_name"],
                                         dict(zip(raw["index"], raw["prediction"])), range_policy,
-                                        allow_missing)
+                                        allow_missing, test["group_id"] if table else None, table)
         with atomic_open(output_filename, newline="") as fh:
             writer = csv.writer(fh, lineterminator="\n")
             writer.writerow(["index", "prediction"])
@@ -122,9 +146,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "upper bound)")
     parser.add_argument("--allow-missing", action="store_true",
                         help="write test rows absent from --input as empty instead of failing")
+    parser.add_argument("--styles", metavar="JSON",
+                        help="write whole numbers as the training labels of the same group and unit "
+                             "are written (\"500 gram\" or \"500.0 gram\"); the table comes from "
+                             "`python -m amlc.formats`. Default: Python's float style (\"500.0\")")
     args = parser.parse_args(argv)
     summary = postprocess_files(args.test_filename, args.input, args.output_filename,
-                                args.range_policy, args.allow_missing)
+                                args.range_policy, args.allow_missing, args.styles)
     print("\n".join(summary.lines()))
     print(f"wrote {args.output_filename}")
     return 0
