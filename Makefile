@@ -5,6 +5,7 @@
 PYTHON ?= python3
 # The real data's stages: `make infer SHARD=3 SHARDS=8 ENGINE=vlm`, then merge, post, sanity.
 TEST ?= dataset/test.csv
+TRAIN ?= dataset/train.csv
 OUT ?= outputs/default
 ENGINE ?= ocr
 SHARD ?= 0
@@ -14,7 +15,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test test-fast demo demo-real smoke train infer merge post sanity evaluate bench bench-ocr clean
+.PHONY: help setup test test-fast demo demo-real smoke train infer merge styles post sanity evaluate bench bench-ocr clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-11s %s\n", $$1, $$2}'
@@ -52,8 +53,11 @@ infer: $(STAMP) ## one inference shard of TEST: make infer SHARD=0 SHARDS=1 ENGI
 merge: $(STAMP) ## the shard files of OUT/preds -> OUT/raw.csv in TEST's order
 	$(PY) merge_csv.py --input_dir $(OUT)/preds --test_filename $(TEST) --output_filename $(OUT)/raw.csv
 
-post: $(STAMP) ## OUT/raw.csv -> OUT/submission.csv (every row valid for its entity)
-	$(PY) postprocessing.py --test_filename $(TEST) --input $(OUT)/raw.csv --output_filename $(OUT)/submission.csv
+styles: $(STAMP) ## learn from TRAIN how labels write whole numbers ("500 gram" / "500.0 gram") -> OUT/styles.json
+	$(PY) -m amlc.formats --train $(TRAIN) --output $(OUT)/styles.json
+
+post: $(STAMP) ## OUT/raw.csv -> OUT/submission.csv (every row valid for its entity; OUT/styles.json if made)
+	$(PY) postprocessing.py --test_filename $(TEST) --input $(OUT)/raw.csv --output_filename $(OUT)/submission.csv $(if $(wildcard $(OUT)/styles.json),--styles $(OUT)/styles.json)
 
 sanity: $(STAMP) ## the organisers' checks on OUT/submission.csv
 	$(PY) src/sanity.py --test_filename $(TEST) --output_filename $(OUT)/submission.csv

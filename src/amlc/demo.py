@@ -11,7 +11,8 @@ the demo doubles as a walk-through of what to type on the real data:
                 that maximise F1 there (inference/run.py, inference/tune_thresholds.py)
   5. infer      the test rows in 2 shards at once, each fetching its own images (inference/run.py)
   6. merge      shards -> raw.csv (merge_csv.py)
-  7. post       raw.csv -> submission.csv (postprocessing.py)
+  7. post       how the labels write whole numbers (python -m amlc.formats), then raw.csv ->
+                submission.csv (postprocessing.py --styles)
   8. sanity     the organisers' checks (src/sanity.py)
   9. evaluate   F1 per entity before and after postprocessing, metrics.json, report.html (evaluate.py)
 
@@ -219,9 +220,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         r.run("merge_csv.py", "--input_dir", out / "preds", "--test_filename", test,
               "--output_filename", out / "raw.csv")
 
-        r.title("post", "raw predictions -> a valid submission")
+        r.title("post", "how labels write whole numbers, then raw predictions -> a valid submission")
+        if args.real:  # the full train.csv minus the rows scored here
+            r.run("-m", "amlc.formats", "--train", SHARED_DATA / "train.csv", "--exclude", labels,
+                  "--output", out / "styles.json")
+        else:
+            r.run("-m", "amlc.formats", "--train", pool, "--output", out / "styles.json")
         r.run("postprocessing.py", "--test_filename", test, "--input", out / "raw.csv",
-              "--output_filename", out / "submission.csv")
+              "--output_filename", out / "submission.csv", "--styles", out / "styles.json")
 
         r.title("sanity", "the organisers' acceptance rules")
         r.run("src/sanity.py", "--test_filename", test, "--output_filename", out / "submission.csv")
