@@ -26,7 +26,7 @@ Label curation:
   curved text), so this also blanks some readable rows: `abstention_max_fraction` caps the share of
   training rows turned into abstentions (the rows whose OCR found the fewest numbers go first).
 
-`text_of` is any `Callable[[Path], str]`; the default (`rapidocr_text_of`) runs RapidOCR directly.
+`text_of` is any `Callable[[Path], str]`; the default (`ocr_text_of`) is the OCR engine's reading (amlc.engines.ocr).
 The prompt comes from amlc.prompts, the one place training and inference share.
 """
 
@@ -36,7 +36,7 @@ import json
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,18 +100,16 @@ def value_in_text(target: str, text: str) -> bool:
     return any(abs(v - value) <= 1e-6 * max(1.0, abs(value)) for v in numbers_in(text))
 
 
-def rapidocr_text_of() -> TextOf:
-    """OCR with RapidOCR (PP-OCR models inside the wheel: offline). Built once, lines joined by spaces."""
-    try:
-        from rapidocr import RapidOCR
-    except ImportError as exc:  # pragma: no cover - rapidocr is in requirements.txt
-        raise InputError(f"dataset.abstention needs rapidocr ({exc}); pip install -r requirements.txt") from None
-    engine = RapidOCR()
+def ocr_text_of(settings: Mapping[str, Any] | None = None) -> TextOf:
+    """The OCR engine's reading of an image (amlc.engines.ocr: same models, detector size and text
+    fixes as the `ocr` inference engine, with its cache), lines joined; "" for an unreadable image."""
+    from amlc.engines.ocr import ImageError, joined_text, read_boxes
 
     def text_of(path: Path) -> str:
-        out = engine(str(path))
-        txts = getattr(out, "txts", None) or ()
-        return " ".join(str(t) for t in txts)
+        try:
+            return joined_text(read_boxes(path, settings))
+        except ImageError:
+            return ""
 
     return text_of
 
@@ -190,7 +188,7 @@ def build(sample: pd.DataFrame, image_path: Callable[[str], Path | None], out_di
         records.append(rec)
 
     if abstention:
-        _mark_abstentions(records, _OcrCache(out_dir / "ocr_text.jsonl", text_of or rapidocr_text_of()),
+        _mark_abstentions(records, _OcrCache(out_dir / "ocr_text.jsonl", text_of or ocr_text_of()),
                           abstention_max_fraction, progress)
 
     frame = pd.DataFrame(records, columns=list(DATASET_COLUMNS))

@@ -209,7 +209,8 @@ class Recipe:
         d = self.cfg["dataset"]
         report = swift_data.build(self._sample(), self.image_path(), self.dataset_dir,
                                   abstention=d["abstention"], abstention_max_fraction=d["abstention_max_fraction"],
-                                  text_of=text_of, range_policy=self.cfg["postprocess"]["range_policy"],
+                                  text_of=text_of or swift_data.ocr_text_of(self.cfg["ocr"]),
+                                  range_policy=self.cfg["postprocess"]["range_policy"],
                                   progress=self.progress)
         self.log(report.line())
         return self.dataset_dir
