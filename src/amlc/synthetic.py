@@ -538,7 +538,7 @@ def _power(p: _Painter) -> list[_Answer]:
                "mb", p.head, W * 0.9)
         answers.append(_Answer("voltage", vv, "volt", vtext))
     elif vmode < 0.7:
-        p.text((W * 0.5, H * 0.93), f"220-240V~ 50/60Hz", s * 0.05, (30, 30, 30), "mb", p.head, W * 0.9)
+        p.text((W * 0.5, H * 0.93), "220-240V~ 50/60Hz", s * 0.05, (30, 30, 30), "mb", p.head, W * 0.9)
     elif rng.random() < P_ABSENT_ROW * 3:
         answers.append(_Answer("voltage", None))
     dis = rng.choice(("3 heat settings", f"{rng.randint(2, 5)} Speeds", f"Timer {rng.choice((8, 12, 24))}h",
