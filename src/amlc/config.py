@@ -202,7 +202,7 @@ DEFAULTS: dict[str, Any] = {
         "model": "",
         "adapters": [],  # LoRA checkpoint folders applied on top of `model`
         # transformers: ms-swift's TransformersEngine, CPU or GPU. vllm: ms-swift's VllmEngine, GPU,
-        # continuous batching, runs the W4A16 model natively (pip install -r requirements-gpu.txt).
+        # continuous batching, runs the W4A16 model natively (its own environment: requirements-gpu.txt).
         "backend": "transformers",
         "model_type": "qwen2_vl",
         "template": "qwen2_vl",

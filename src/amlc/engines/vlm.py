@@ -176,8 +176,10 @@ class VlmEngine:
         try:
             import vllm  # noqa: F401
         except ImportError:
-            raise InputError("vlm.backend=vllm needs vLLM, which is not installed: on a CUDA machine run "
-                             "`pip install -r requirements-gpu.txt`, or use vlm.backend=transformers") from None
+            raise InputError("vlm.backend=vllm needs vLLM, which is not installed: on a CUDA machine make "
+                             "its own environment as requirements-gpu.txt says (vLLM and the quantize "
+                             "stage's llmcompressor pin different compressed-tensors), or use "
+                             "vlm.backend=transformers") from None
         if not on_gpu:
             raise InputError("vlm.backend=vllm needs a CUDA GPU and none is visible; use vlm.backend=transformers")
         from swift import VllmEngine
