@@ -61,21 +61,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from amlc.config import DEFAULTS
 from amlc.engines import Request, Result
 
 # inference.thresholds suggested for this engine (see the module docstring); measured on dims_dev.
 SUGGESTED_THRESHOLDS: dict[str, float] = {"width": 0.1, "height": 0.1, "depth": 0.1}
 
-# What read_boxes does when no settings are given: the engine's defaults (see amlc.config "ocr").
-DEFAULT_SETTINGS: dict[str, Any] = {
-    "det_limit_side": 960,
-    "max_side": 2000,
-    "min_side": 30,
-    "use_cls": True,
-    "text_score": 0.5,
-    "threads": 0,
-    "cache_dir": "",
-}
+# What read_boxes does when no settings are given: the `ocr` section of the config defaults, where
+# each knob's trade-off is commented.
+DEFAULT_SETTINGS: dict[str, Any] = dict(DEFAULTS["ocr"])
 # Keys that change what is read (the cache key); threads and cache_dir only change how fast.
 _READ_KEYS = ("det_limit_side", "max_side", "min_side", "use_cls", "text_score")
 
