@@ -80,16 +80,14 @@ def postprocess_rows(indices: list[int], entities: list[str], raw: dict[int, str
         raise InputError(f"raw predictions lack {len(missing)} index(es) of the test file, e.g. "
                          f"{missing[:5]} (use --allow-missing to write them empty)")
     summary = Summary(rows=len(indices), filled_missing=len(missing))
-    out = []
-    for pos, (index, entity) in enumerate(zip(indices, entities)):
-        result = normalize_ex(raw.get(index, ""), entity, range_policy)
-        summary.reasons[result.reason] += 1
-        prediction = result.prediction
-        if styles is not None and prediction:
-            styled = restyle(prediction, entity, groups[pos], styles)  # type: ignore[index]
-            summary.restyled += styled != prediction
-            prediction = styled
-        out.append(prediction)
+    get = raw.get
+    results = [normalize_ex(get(index, ""), entity, range_policy) for index, entity in zip(indices, entities)]
+    summary.reasons.update(r.reason for r in results)
+    out = [r.prediction for r in results]
+    if styles is not None:
+        styled = [restyle(p, e, g, styles) if p else p for p, e, g in zip(out, entities, groups)]  # type: ignore[arg-type]
+        summary.restyled = sum(a != b for a, b in zip(out, styled))
+        out = styled
     return out, summary
 
 
