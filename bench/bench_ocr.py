@@ -45,7 +45,7 @@ from amlc.engines import load_engine
 from amlc.engines.ocr import SUGGESTED_THRESHOLDS
 from amlc.engines.ocr_rules import DIMENSIONS
 from amlc.errors import InputError, cli
-from amlc.formats import learn, restyle
+from amlc.formats import learn_file, restyle
 from amlc.metric import format_table, per_entity, score
 from amlc.paths import OUTPUTS_DIR, SHARED_DATA
 from amlc.units import normalize
@@ -212,10 +212,7 @@ def run_set(name: str, args, cfg: dict) -> dict:
     if not acceptable and "group_id" in df.columns and train_csv.exists():
         # The post stage's whole-number styles (amlc.formats), learned from train.csv without the
         # rows scored here (images_dev's index is the train.csv row number).
-        train = pd.read_csv(train_csv, dtype=str, keep_default_na=False,
-                            usecols=["group_id", "entity_name", "entity_value"])
-        train = train.drop(index=[int(i) for i in df["index"]], errors="ignore")
-        table = learn(train["entity_name"], train["group_id"], train["entity_value"])
+        table, _ = learn_file(train_csv, {int(i) for i in df["index"]})
         df["ours_styled"] = [restyle(p, e, g, table) if p else p for p, e, g
                              in zip(df["ours_abstaining"], df["entity_name"], df["group_id"])]
         print(f"ours + abstention + whole-number styles learned from train.csv: "

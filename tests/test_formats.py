@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from amlc.formats import StyleTable, learn, restyle, whole_number
+from amlc.errors import InputError
+from amlc.formats import StyleTable, learn, load, restyle, whole_number
 
 def test_whole_number():
     assert whole_number("500 gram") == ("500", True, "gram")
@@ -89,3 +90,10 @@ def test_evaluate_raw_with_styles_scores_what_post_writes(tmp_path, cli):
     both = cli("evaluate.py", "--labels", tmp_path / "labels.csv", "--raw", tmp_path / "raw.csv",
                "--predictions", tmp_path / "raw.csv", "--styles", tmp_path / "s.json")
     assert both.returncode == 2 and "--styles applies to --raw alone" in both.stderr
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", '{"version": 2, "levels": [], "counts": []}', '"x"', "{}"])
+def test_a_json_file_that_is_not_a_styles_table_is_a_clear_error(tmp_path, text):
+    (tmp_path / "s.json").write_text(text)
+    with pytest.raises(InputError, match="not a styles table"):
+        load(tmp_path / "s.json")

@@ -25,7 +25,7 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,10 +71,11 @@ class StyleTable:
     def from_json(cls, text: str, where: str = "styles file") -> StyleTable:
         try:
             data = json.loads(text)
-            assert data.get("version") == 1 and [tuple(lv) for lv in data["levels"]] == list(LEVELS)
-            return cls(int(data["min_count"]), [dict(t) for t in data["counts"]])
-        except (ValueError, KeyError, TypeError, AssertionError):
-            raise InputError(f"{where} is not a styles table written by `python -m amlc.formats`") from None
+            if data.get("version") == 1 and [tuple(lv) for lv in data["levels"]] == list(LEVELS):
+                return cls(int(data["min_count"]), [dict(t) for t in data["counts"]])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            pass
+        raise InputError(f"{where} is not a styles table written by `python -m amlc.formats`")
 
 
 def learn(entities: Sequence[str], group_ids: Sequence[object], values: Sequence[str],
@@ -91,6 +92,18 @@ def learn(entities: Sequence[str], group_ids: Sequence[object], values: Sequence
             c[0] += no_decimal
             c[1] += 1
     return table
+
+
+def learn_file(train: str | Path, exclude: Collection[int] = (), min_count: int = 5) -> tuple[StyleTable, int]:
+    """The table learned from a training CSV, leaving out the rows (0-based row numbers) in `exclude`;
+    also returns how many rows it learned from."""
+    from amlc.tables import read_table
+
+    data = read_table(train, ["entity_name", "group_id", "entity_value"], "training file", usecols=())
+    keep = [i for i in range(len(data)) if i not in exclude]
+    table = learn([data["entity_name"][i] for i in keep], [data["group_id"][i] for i in keep],
+                  [data["entity_value"][i] for i in keep], min_count)
+    return table, len(keep)
 
 
 def restyle(prediction: str, entity: str, group_id: object, table: StyleTable) -> str:
@@ -125,17 +138,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.min_count < 1:
         raise InputError("--min-count must be at least 1")
-    train = read_table(args.train, ["entity_name", "group_id", "entity_value"], "training file",
-                       usecols=())
-    keep = range(len(train))
+    skip = set()
     if args.exclude:
         skip = set(read_table(args.exclude, ["index"], "exclude file", usecols=(), check_entities=False)["index"])
-        keep = [i for i in keep if i not in skip]
-    table = learn([train["entity_name"][i] for i in keep], [train["group_id"][i] for i in keep],
-                  [train["entity_value"][i] for i in keep], args.min_count)
+    table, rows = learn_file(args.train, skip, args.min_count)
     write_text(args.output, table.to_json())
     n = sum(c[1] for c in table.counts[-1].values())
-    print(f"learned from {n} whole-number labels of {len(keep)} rows -> {args.output}")
+    print(f"learned from {n} whole-number labels of {rows} rows -> {args.output}")
     return 0
 
 
