@@ -150,11 +150,9 @@ class VlmEngine:
     def _dtype(self, v: dict[str, Any], on_gpu: bool):
         import torch
 
-        if v["torch_dtype"] != "auto":
-            return getattr(torch, v["torch_dtype"])
-        if not on_gpu:
-            return torch.float32
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        from amlc.finetune import dtype_name
+
+        return getattr(torch, dtype_name(v["torch_dtype"], on_gpu))
 
     def _transformers(self, v: dict[str, Any], on_gpu: bool):
         from swift import TransformersEngine
