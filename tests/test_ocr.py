@@ -79,6 +79,22 @@ def test_usual_ocr_confusions_are_read_through():
     assert pick([box("NET WT 0.43 0Z", 300, 100)], "item_weight") == "0.43 ounce"
     assert pick([box("2oz", 300, 100)], "item_weight") == "2.0 ounce"
     assert pick([box("5 Ibs", 300, 100)], "item_weight") == "5.0 pound"  # amlc.units reads "Ibs"
+    assert pick([box("JHONPAK 4.0Z", 300, 100)], "item_weight") == "4.0 ounce"
+    assert pick([box("Net 200 mI", 300, 100)], "item_volume") == "200.0 millilitre"
+    assert pick([box("NET WT:100ge(3.5oz)", 300, 100)], "item_weight") == "100.0 gram"
+    # a label's name glued to its value: the value is read and the name still counts
+    assert pick([box("Flavour 50g sachet", 300, 60), box("NET WT3.5 LBS", 300, 100)],
+                "item_weight") == "3.5 pound"
+    assert pick([box("10-0.43OZ(12.3g)/EA|NETWT4.30Z(123g)", 300, 100)], "item_weight") == "123.0 gram"
+
+
+def test_grams_per_square_metre_are_item_weight_grams():
+    assert pick([box("160GSM JACQUARD", 300, 100)], "item_weight") == "160.0 gram"
+    assert pick([box("22OGSM FABRIC", 300, 100)], "item_weight") == "220.0 gram"
+    stacked = [box("180", 300, 100, h=40), box("GSM", 300, 145, h=30)]
+    assert pick(stacked, "item_weight") == "180.0 gram"
+    assert pick([box("160GSM", 300, 100)], "maximum_weight_recommendation") == ""
+    assert pick([box("GSM NETWORK", 300, 100)], "item_weight") == ""  # no number, no weight
 
 
 def test_pack_count_is_no_quantity():

@@ -64,7 +64,7 @@ DIMENSIONS = ("width", "height", "depth")
 
 # Words that name an entity next to its value (prepared text: lower case, NFKC). Matched as whole words.
 KEYWORDS: dict[str, tuple[str, ...]] = {
-    "item_weight": ("net wt", "net weight", "net wt.", "nett wt", "nett weight", "net", "nett",
+    "item_weight": ("net wt", "netwt", "net weight", "net wt.", "nett wt", "nett weight", "net", "nett",
                     "weight", "wt", "n.w", "nw", "peso", "peso neto", "poids", "poids net",
                     "gewicht", "netto", "nettogewicht", "contenu", "net content", "net contents",
                     "net quantity", "net qty", "item weight", "product weight", "weighs"),
@@ -232,17 +232,36 @@ _GLUED_LETTER_RE = re.compile(r"(?<![a-z0-9])([hwdl])(?=\d)")
 
 
 # The recogniser's usual confusions around quantities: the letter O for a zero inside a number
-# ("8OKG", "1O0g") and a zero for the O of "oz" ("0.43 0Z").
-_O_IN_NUMBER_RE = re.compile(r"(?<=\d)o(?=\d|\s?(?:kg|g|mg|ml|cm|mm|w|v)\b)")
+# ("8OKG", "1O0g"), a zero for the O of "oz" ("0.43 0Z", "4.0Z" for "4 OZ"), an I for the l of
+# "ml" ("200 mI"), the estimated sign read as an e glued to the unit ("100g℮" -> "100ge").
+_O_IN_NUMBER_RE = re.compile(r"(?<=\d)o(?=\d|\s?(?:kg|g|mg|ml|cm|mm|w|v|gsm)\b)")
 _ZERO_OZ_RE = re.compile(r"(?<=\d)(\s?)0z\b")
+_DOT_ZERO_OZ_RE = re.compile(r"(?<=\d)\.0z\b")
+_MI_RE = re.compile(r"(?<=\d)(\s?)mi\b")
+_GE_RE = re.compile(r"(?<=\d)(\s?)ge(?![a-z])")
+# A label's name glued to its value ("NET WT3.5 LBS", "NETWT4.3OZ"): units rightly refuses a
+# number glued to letters ("B12", "X500"), so the name is parted from it
+_GLUED_NAME_RE = re.compile(r"(?<![a-z])(net\s?wt|wt|nw|gw|weight)([.:]?)(?=\d)")
 
 
 def _fix_ocr(t: str) -> str:
     if "o" in t:
         t = _O_IN_NUMBER_RE.sub("0", t)
     if "0z" in t:
-        t = _ZERO_OZ_RE.sub(r"\1oz", t)
+        t = _ZERO_OZ_RE.sub(r"\1oz", _DOT_ZERO_OZ_RE.sub(" oz", t))
+    if "mi" in t:
+        t = _MI_RE.sub(r"\1ml", t)
+    if "ge" in t:
+        t = _GE_RE.sub(r"\1g", t)
+    if "w" in t:
+        t = _GLUED_NAME_RE.sub(r"\1\2 ", t)
     return t
+
+
+# Paper and fabric weights are printed per square metre ("160GSM", "400 gsm paper"); the catalogue's
+# item_weight labels take that number in grams (all 6 such rows of images_dev), so for item_weight
+# a "gsm" after a number, or alone under one, reads as "g".
+_GSM_RE = re.compile(r"(?:(?<=\d)|^)(\s?)gsm\b")
 
 
 _BARE_NUMBER_RE = re.compile(r"^\s*\d[\d.,]*\s*$")
@@ -312,6 +331,8 @@ def candidates(boxes: Sequence[Box], entity: str, range_policy: str = "max") -> 
                                  m.start, m.end, text))
 
     texts = [_fix_ocr(prepare_text(b.text)) for b in boxes]
+    if entity == "item_weight" and any("gsm" in t for t in texts):
+        texts = [_fix_ocr(_GSM_RE.sub(r"\1g", t)) for t in texts]
     if entity in DIMENSIONS and any(_INCH_RE.search(t) for t in texts):
         # the recogniser often reads the inch mark as a degree sign ("31.4°"); on a drawing that
         # measures in inches elsewhere, a "degree" after a number is an inch
