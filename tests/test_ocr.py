@@ -308,6 +308,21 @@ def test_read_boxes_caches_in_memory_and_on_disk(tmp_path):
     assert not timed.cached and timed.seconds > 0
 
 
+@pytest.mark.slow
+def test_reread_finds_small_print_the_shrunk_detector_missed(tmp_path):
+    """ocr.reread_det_limit_side: a second, fuller read only where the first found no mention."""
+    path = tmp_path / "pack.png"
+    label_image([("ORGANIC GREEN TEA", 90), ("Net Wt 22 g", 16)], size=(2000, 1400)).save(path)
+    small = {"ocr": {"det_limit_side": 320}}  # a detector too small for the 16 px line
+    once = load_engine("ocr", small).predict([Request(0, "item_weight", path)])[0]
+    assert once.prediction == "" and once.reason == "no mention" and "reread" not in once.extra
+    twice = load_engine("ocr", {"ocr": {**small["ocr"], "reread_det_limit_side": 0}})
+    out = twice.predict([Request(0, "item_weight", path), Request(1, "voltage", path)])
+    assert out[0].prediction == "22.0 gram" and out[0].extra["reread"] is True
+    assert out[0].extra["seconds"] >= 0.0
+    assert out[1].prediction == "" and out[1].reason == "no mention"  # read again, still nothing
+
+
 def test_bad_images_never_raise(engine, tmp_path):
     corrupt = tmp_path / "corrupt.jpg"
     corrupt.write_bytes(b"\xff\xd8\xff\xe0" + bytes(random.Random(0).randrange(256) for _ in range(500)))

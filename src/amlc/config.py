@@ -173,6 +173,12 @@ DEFAULTS: dict[str, Any] = {
         # ~2.7x faster than 0 and costs ~1.3 F1 points there (small print on 2560 px photos), 1280
         # ~1.7x faster for ~0.7 points, 736 loses ~5 points.
         "det_limit_side": 960,
+        # A second read, with the detector at this size, of an image where the first read found no
+        # mention for the asked entity (small print the shrunk detector missed); -1 = never.
+        # Measured on images_dev (bench/bench_ocr.py --set ocr.reread_det_limit_side=1440): 79 of
+        # 394 photos re-read, exact F1 0.690 -> 0.707, mean 0.57 -> 0.74 s/photo; 0 (the whole
+        # image) gains the same at ~2 s per re-read. Off by default: it breaks the 0.6 s/photo budget.
+        "reread_det_limit_side": -1,
         # Images are first shrunk to this long side for everything (detection and recognition
         # crops): lower saves memory on huge images and loses small print.
         "max_side": 2000,

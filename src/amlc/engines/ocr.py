@@ -35,8 +35,9 @@ Result.prediction is "" or amlc.units.format_value(value, unit) for the entity, 
 [0, 1] is the rules' score of the chosen mention (a logistic of the weighted features, see
 amlc.engines.ocr_rules), Result.reason says why a prediction is empty ("missing image", "unreadable
 image", "no text", "no mention", "rules error") and Result.extra holds "candidates" (how many
-mentions the entity allows), "mention" (the chosen text) and "seconds" (OCR time; 0.0 when the boxes
-came from a cache).
+mentions the entity allows), "mention" (the chosen text), "seconds" (OCR time; 0.0 when the boxes
+came from a cache) and "reread" (True when the answer comes from the second, fuller read that
+`ocr.reread_det_limit_side` asks for when the first read finds no mention; see `OcrEngine.answer`).
 
 Abstention is the runner's (amlc.inference: `inference.thresholds` on Result.confidence), so that the
 engine's answer before abstention is kept for threshold tuning. The competition counts a wrong answer
@@ -458,7 +459,29 @@ class OcrEngine:
         except Exception as exc:  # the OCR itself failed on a strange image: one row, not the run
             return Result(req.index, "", "", 0.0, "unreadable image",
                           extra={"error": f"{type(exc).__name__}: {exc}"[:200]})
-        return self.decide(page, req.entity_name, req.index)
+        return self.answer(page, req.entity_name, req.index, req.image_path)
+
+    def answer(self, page: Page, entity: str, index: int = 0, image: Any = None,
+               use_cache: bool = True) -> Result:
+        """`decide`, then, when it found no mention and `reread_det_limit_side` >= 0, the same
+        question on a second read of `image` with the detector at that size (extra["reread"]).
+        `use_cache=False` always runs that second OCR (timings)."""
+        from amlc.engines.ocr_rules import DIMENSIONS
+
+        first = self.decide(page, entity, index)
+        side = int(self.settings.get("reread_det_limit_side", -1))
+        if (side < 0 or first.reason not in ("no mention", "no text") or image is None
+                or side == int(self.settings["det_limit_side"])):
+            return first
+        try:
+            again = read_page(image, {**self.settings, "det_limit_side": side},
+                              use_cache=use_cache, with_segments=entity in DIMENSIONS)
+        except Exception:  # the first read worked; a failing second one changes nothing
+            return first
+        second = self.decide(again, entity, index)
+        second.extra["seconds"] = round(page.seconds + again.seconds, 4)
+        second.extra["reread"] = True
+        return second
 
     def decide(self, page: Page, entity: str, index: int = 0) -> Result:
         """The rules' answer for `entity` from a page already read."""
