@@ -370,6 +370,36 @@ def test_cli_ctrl_c_stops_cleanly(tmp_path, sig):
         assert not [p for p in out.iterdir() if p.name.startswith(".")]
 
 
+def test_sigterm_mid_write_stops_cleanly_and_counts_the_written_image(server, tmp_path, monkeypatch):
+    """SIGTERM (mapped to KeyboardInterrupt, as the CLIs do) while an image is being written: the
+    run stops through its clean path, and the image that landed is "ok" in the manifest."""
+    import os
+
+    import amlc.download as dl
+
+    real = dl._store
+
+    def slow_store(data, dest, max_pixels):
+        real(data, dest, max_pixels)
+        if dest.name == "t002.jpg":
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.6)  # the loop sees the stop and cancels the workers meanwhile
+
+    monkeypatch.setattr(dl, "_store", slow_store)
+    links = [server.url(f"img/t{i:03d}.jpg") for i in range(40)]
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            download(links, tmp_path, workers=1, **FAST)
+        assert signal.getsignal(signal.SIGTERM) is signal.default_int_handler  # handler put back
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    m = pd.read_csv(tmp_path / "manifest.csv", keep_default_na=False)
+    ok = m[m["status"] == "ok"]
+    assert {Path(p).name for p in ok["path"]} == files_in(tmp_path) == {f"t{i:03d}.jpg" for i in range(3)}
+    assert (m.loc[m["status"] != "ok", "error"].str.startswith("interrupted")).all()
+
+
 def test_an_unexpected_error_is_recorded_not_fatal(server, tmp_path, monkeypatch):
     import amlc.download as dl
 

@@ -56,7 +56,7 @@ import threading
 import time
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -255,6 +255,7 @@ class _Task:
     bytes: int = 0
     error: str = ""
     note: str = ""
+    stored: int = 0  # bytes of the image this run wrote to dest (set in the validating thread)
 
 
 @dataclass
@@ -334,6 +335,32 @@ def _backoff(attempt: int, opts: _Opts) -> float:
     return min(opts.backoff_max, opts.backoff * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
 
 
+def _stop_on_sigterm(loop: asyncio.AbstractEventLoop, stop: threading.Event) -> Callable[[], None]:
+    """While the loop runs, a SIGTERM that the caller maps to KeyboardInterrupt (the CLIs install
+    signal.default_int_handler) sets `stop` instead of raising wherever the main thread happens to be:
+    raised inside the event loop's or the executor's bookkeeping it hung a run now and then, where a
+    stop goes through the same clean path as Ctrl-C (which asyncio.run turns into a cancellation).
+    Returns the function that puts the caller's handler back."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is not signal.default_int_handler):
+        return lambda: None
+    try:
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+    except (NotImplementedError, RuntimeError, ValueError):  # a loop without signal support
+        return lambda: None
+
+    def restore() -> None:
+        loop.remove_signal_handler(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+    return restore
+
+
+def _store_for(task: _Task, data: bytes, max_pixels: int) -> None:
+    _store(data, task.dest, max_pixels)
+    task.stored = len(data)  # before the loop hears of it: a stop may cancel the worker meanwhile
+
+
 async def _fetch_all(tasks: list[_Task], opts: _Opts, bar, stop: threading.Event) -> None:
     """Run every task to a final status (or until cancelled / `stop` is set)."""
     import urllib.request
@@ -398,7 +425,7 @@ async def _fetch_all(tasks: list[_Task], opts: _Opts, bar, stop: threading.Event
             task.attempts += 1
             try:
                 data = await _fetch_once(session, task, opts, proxy_for(task.link))
-                await loop.run_in_executor(pool, _store, data, task.dest, opts.max_pixels)
+                await loop.run_in_executor(pool, _store_for, task, data, opts.max_pixels)
             except _Retry as exc:
                 if task.attempts > opts.retries:
                     finish(task, "failed", f"{exc} (gave up after {task.attempts} attempts){task.note}")
@@ -424,6 +451,7 @@ async def _fetch_all(tasks: list[_Task], opts: _Opts, bar, stop: threading.Event
 
     async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=headers) as session:
         workers = [asyncio.create_task(worker(session)) for _ in range(min(opts.workers, len(tasks)))]
+        restore_sigterm = _stop_on_sigterm(loop, stop)
         try:
             while not all_done.is_set() and not stop.is_set():
                 try:
@@ -435,6 +463,7 @@ async def _fetch_all(tasks: list[_Task], opts: _Opts, bar, stop: threading.Event
                 w.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
             pool.shutdown(wait=True)  # a validation in flight finishes its atomic write, or not at all
+            restore_sigterm()
 
 
 def _run_loop(tasks: list[_Task], opts: _Opts, bar) -> None:
@@ -444,6 +473,8 @@ def _run_loop(tasks: list[_Task], opts: _Opts, bar) -> None:
         asyncio.get_running_loop()
     except RuntimeError:
         asyncio.run(_fetch_all(tasks, opts, bar, stop))
+        if stop.is_set():  # stopped by SIGTERM (_stop_on_sigterm): the caller sees an interrupt
+            raise KeyboardInterrupt from None
         return
     errors: list[BaseException] = []
 
@@ -585,6 +616,8 @@ def download(
         bar.close()
 
     for task in todo:
+        if not task.status and task.stored:  # written as the run stopped, before it was counted
+            task.status, task.bytes, task.error = "ok", task.stored, ""
         if not task.status:
             task.status = "failed"
             task.error = "interrupted: the run stopped before this link finished" + (
