@@ -259,7 +259,7 @@ def _fix_ocr(t: str) -> str:
 
 
 # Paper and fabric weights are printed per square metre ("160GSM", "400 gsm paper"); the catalogue's
-# item_weight labels take that number in grams (all 6 such rows of images_dev), so for item_weight
+# item_weight labels take that number in grams (all 5 such rows of images_dev), so for item_weight
 # a "gsm" after a number, or alone under one, reads as "g".
 _GSM_RE = re.compile(r"(?:(?<=\d)|^)(\s?)gsm\b")
 
