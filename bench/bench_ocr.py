@@ -137,6 +137,16 @@ def seconds_line(timed: dict[str, tuple[float, float]]) -> str:
             f"uncached images")
 
 
+def print_scored(df: pd.DataFrame, col: str, acceptable: bool,
+                 timed: dict[str, tuple[float, float]], what: str) -> dict:
+    """Print a column's F1 (and, on exact-match sets, by number and unit) and its timing."""
+    print(f"{what}: {f1_line(df, col, acceptable)}")
+    if not acceptable:
+        print(f"  scored by number and unit instead: {f1_line(df, col, True)}")
+    print(f"  {seconds_line(timed)}")
+    return {"f1": score(df[col], df["truth"], acceptable).f1, "seconds": list(timed.values())}
+
+
 def with_thresholds(df: pd.DataFrame, thresholds: dict) -> pd.Series:
     """ours after the runner's abstention (amlc.inference.abstain) under `thresholds`."""
     from amlc.inference import abstain
@@ -185,13 +195,8 @@ def run_set(name: str, args, cfg: dict) -> dict:
         base_pages, base_secs = read[0]
         df["baseline"] = [normalize(base_pages[f].ocr_text, e) if base_pages[f] else ""
                           for f, e in zip(df["file"], df["entity_name"])]
-        print(f"baseline (rapidocr defaults, full size, first allowed mention): "
-              f"{f1_line(df, 'baseline', acceptable)}")
-        if not acceptable:
-            print(f"  scored by number and unit instead: {f1_line(df, 'baseline', True)}")
-        print(f"  {seconds_line(base_secs)}")
-        result["baseline"] = {"f1": score(df["baseline"], df["truth"], acceptable).f1,
-                              "seconds": list(base_secs.values())}
+        result["baseline"] = print_scored(df, "baseline", acceptable, base_secs,
+                                          "baseline (rapidocr defaults, full size, first allowed mention)")
     # the engine's answer: the rules on the first read, and a second, fuller read where they found
     # no mention when ocr.reread_det_limit_side asks for it (timed, and added to its photo's time)
     reread = int(engine.settings["reread_det_limit_side"]) >= 0
@@ -203,17 +208,13 @@ def run_set(name: str, args, cfg: dict) -> dict:
             continue
         t0, c0 = time.perf_counter(), time.process_time()
         r = engine.answer(pages[f], e, image=f, use_cache=args.cached)
-        if r.extra.get("reread"):
+        if r.extra.get("reread"):  # only where the first read found no mention: its answer was ""
             w, c = extra.get(f, (0.0, 0.0))
             extra[f] = (w + time.perf_counter() - t0, c + time.process_time() - c0)
-            first.append(engine.decide(pages[f], e).prediction)
-        else:
-            first.append(r.prediction)
+        first.append("" if r.extra.get("reread") else r.prediction)
         results.append(r)
     first_secs = secs
-    if not args.cached:
-        secs = {f: (w + extra.get(f, (0, 0))[0], c + extra.get(f, (0, 0))[1])
-                for f, (w, c) in secs.items()}
+    secs = {f: (w + extra.get(f, (0, 0))[0], c + extra.get(f, (0, 0))[1]) for f, (w, c) in secs.items()}
     df["ours"] = [r.prediction if r else "" for r in results]
     df["conf"] = [float(r.confidence or 0.0) if r else 0.0 for r in results]
     df["reason"] = [r.reason if r else "unreadable image" for r in results]
@@ -228,14 +229,10 @@ def run_set(name: str, args, cfg: dict) -> dict:
               f"mention: {len(extra)} of {len(files)} images")
         result["ours_first"] = {"f1": score(df["ours_first"], df["truth"], acceptable).f1,
                                 "rereads": len(extra)}
-    print(f"ours (det_limit_side {s['det_limit_side']}"
-          f"{', re-read ' + str(s['reread_det_limit_side']) if reread else ''}, cls {s['use_cls']}, "
-          f"no abstention): {f1_line(df, 'ours', acceptable)}")
-    if not acceptable:
-        print(f"  scored by number and unit instead: {f1_line(df, 'ours', True)}")
-    print(f"  {seconds_line(secs)}")
-    result["ours"] = {"f1": score(df["ours"], df["truth"], acceptable).f1,
-                      "seconds": list(secs.values())}
+    result["ours"] = print_scored(df, "ours", acceptable, secs,
+                                  f"ours (det_limit_side {s['det_limit_side']}"
+                                  f"{', re-read ' + str(s['reread_det_limit_side']) if reread else ''}"
+                                  f", cls {s['use_cls']}, no abstention)")
     thresholds = dict(cfg["inference"]["thresholds"]) or dict(SUGGESTED_THRESHOLDS)
     df["ours_abstaining"] = with_thresholds(df, thresholds)
     print(f"ours + abstention (inference.thresholds {thresholds}): "
