@@ -332,7 +332,7 @@ def candidates(boxes: Sequence[Box], entity: str, range_policy: str = "max") -> 
 
     texts = [_fix_ocr(prepare_text(b.text)) for b in boxes]
     if entity == "item_weight" and any("gsm" in t for t in texts):
-        texts = [_fix_ocr(_GSM_RE.sub(r"\1g", t)) for t in texts]
+        texts = [_GSM_RE.sub(r"\1g", t) for t in texts]
     if entity in DIMENSIONS and any(_INCH_RE.search(t) for t in texts):
         # the recogniser often reads the inch mark as a degree sign ("31.4°"); on a drawing that
         # measures in inches elsewhere, a "degree" after a number is an inch
