@@ -416,3 +416,21 @@ def test_synthetic_images(tmp_path):
     f1, f1_base = f1_score(ours, meta.entity_value), f1_score(base, meta.entity_value)
     print(f"\nsynthetic: {len(meta)} rows, ours F1 {f1:.3f}, first-mention baseline {f1_base:.3f}")
     assert f1 >= 0.7 and f1 >= f1_base
+
+
+def test_small_images_are_enlarged_for_reading_and_boxes_keep_their_pixels(tmp_path):
+    """ocr.det_min_side: an image under it is read enlarged; its boxes come back in its own pixels."""
+    from amlc.engines import ocr
+
+    small = label_image([("Net Wt 250 g", 16), ("12V 3A", 16)], size=(300, 140))
+    plain = ocr.read_page(small, {"det_min_side": 0})
+    big = ocr.read_page(small, {"det_min_side": 960})
+    assert big.key != plain.key and (big.width, big.height) == (300, 140)
+    assert [b.text for b in big.boxes] == [b.text for b in plain.boxes] == ["Net Wt 250 g", "12V 3A"]
+    for a, b in zip(plain.boxes, big.boxes):  # the same place, within a few pixels
+        assert b.centre == pytest.approx(a.centre, abs=3) and b.text_height == pytest.approx(a.text_height, rel=0.3)
+    assert ocr.enlarged(small, 960)[0].size == (960, 448)
+    large = label_image([("Net Wt 250 g", 40)], size=(1200, 300))
+    assert ocr.enlarged(large, 960) == (large, 1.0)  # never shrunk, never enlarged above it
+    # the key leaves the knob out when it is off, so caches made before it existed stay valid
+    assert "det_min_side" not in ocr._read_settings(ocr.settings_of({"det_min_side": 0}))

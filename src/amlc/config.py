@@ -173,6 +173,10 @@ DEFAULTS: dict[str, Any] = {
         # ~2.7x faster than 0 and costs ~1.3 F1 points there (small print on 2560 px photos), 1280
         # ~1.7x faster for ~0.7 points, 736 loses ~5 points.
         "det_limit_side": 960,
+        # Images whose long side is below this are enlarged to it before reading (0 = never): the
+        # test set's catalogue thumbnails (a third under 800 px) read better enlarged. Must not
+        # exceed det_limit_side (the detector would shrink the enlarged image back).
+        "det_min_side": 0,
         # A second read, with the detector at this size, of an image where the first read found no
         # mention for the asked entity (small print the shrunk detector missed); -1 = never.
         # Measured on images_dev (bench/bench_ocr.py --set ocr.reread_det_limit_side=1440): 79 of
