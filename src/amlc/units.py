@@ -469,3 +469,28 @@ def normalize(text: object, entity: str, range_policy: str = "max") -> str:
     if text is None or (isinstance(text, float) and math.isnan(text)):
         return ""
     return normalize_ex(str(text), entity, range_policy).prediction
+
+
+# Each unit's size in its entity's base unit (grams, volts, watts, millilitres, millimetres), to compare
+# values across units: a twin printed in two units, a magnitude against the catalogue's.
+BASE_FACTOR: dict[str, float] = {
+    "gram": 1.0, "kilogram": 1e3, "milligram": 1e-3, "microgram": 1e-6, "ounce": 28.3495,
+    "pound": 453.592, "ton": 1e6,
+    "volt": 1.0, "kilovolt": 1e3, "millivolt": 1e-3,
+    "watt": 1.0, "kilowatt": 1e3,
+    "millilitre": 1.0, "litre": 1e3, "centilitre": 10.0, "decilitre": 100.0, "microlitre": 1e-3,
+    "fluid ounce": 29.5735, "gallon": 3785.41, "imperial gallon": 4546.09, "pint": 473.176,
+    "quart": 946.353, "cup": 240.0, "cubic foot": 28316.8, "cubic inch": 16.3871,
+    "millimetre": 1.0, "centimetre": 10.0, "metre": 1e3, "inch": 25.4, "foot": 304.8, "yard": 914.4,
+}
+
+
+def value_unit(prediction: str) -> tuple[float, str] | None:
+    """(number, unit) of a canonical prediction ("500.0 gram"), None for "" or anything else."""
+    number, _, unit = prediction.partition(" ")
+    if not unit or unit not in BASE_FACTOR:
+        return None
+    try:
+        return float(number), unit
+    except ValueError:
+        return None

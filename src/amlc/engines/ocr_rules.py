@@ -54,8 +54,8 @@ from dataclasses import dataclass, field
 from statistics import median
 from typing import TYPE_CHECKING
 
-from amlc.units import (Mention, find_mentions, format_value, prepare_text, range_value,
-                        resolve_unit)
+from amlc.units import (BASE_FACTOR, Mention, find_mentions, format_value, prepare_text,
+                        range_value, resolve_unit)
 
 if TYPE_CHECKING:
     from amlc.engines.ocr import Box
@@ -128,16 +128,6 @@ UNIT_PRIOR: dict[str, dict[str, float]] = {
 
 # Plausible values, in one base unit per entity: a product weighs 10 mg to 50 t, runs on 1 mV..100 kV,
 # draws 0.1 W..200 kW, holds 0.1 ml..100 m3, measures 1 mm..100 m. Outside: a misread or a code.
-_BASE = {
-    "gram": 1.0, "kilogram": 1e3, "milligram": 1e-3, "microgram": 1e-6, "ounce": 28.3495,
-    "pound": 453.592, "ton": 1e6,
-    "volt": 1.0, "kilovolt": 1e3, "millivolt": 1e-3,
-    "watt": 1.0, "kilowatt": 1e3,
-    "millilitre": 1.0, "litre": 1e3, "centilitre": 10.0, "decilitre": 100.0, "microlitre": 1e-3,
-    "fluid ounce": 29.5735, "gallon": 3785.41, "imperial gallon": 4546.09, "pint": 473.176,
-    "quart": 946.353, "cup": 240.0, "cubic foot": 28316.8, "cubic inch": 16.3871,
-    "millimetre": 1.0, "centimetre": 10.0, "metre": 1e3, "inch": 25.4, "foot": 304.8, "yard": 914.4,
-}
 _PLAUSIBLE = {
     "item_weight": (0.01, 5e7), "maximum_weight_recommendation": (0.1, 5e7),
     "voltage": (0.001, 1e5), "wattage": (0.1, 2e5), "item_volume": (0.1, 1e8),
@@ -591,10 +581,10 @@ def _extent_rank(c: Candidate, entity: str, cands: Sequence[Candidate], boxes: S
         return 0.0
     if entity != "height" and mine:
         return 0.0
-    values = {o.value * _BASE.get(o.unit, 1.0) for o in cands if vertical(o) == mine}
+    values = {o.value * BASE_FACTOR.get(o.unit, 1.0) for o in cands if vertical(o) == mine}
     if len(values) < 2:
         return 0.0
-    here = c.value * _BASE.get(c.unit, 1.0)
+    here = c.value * BASE_FACTOR.get(c.unit, 1.0)
     target = min(values) if entity == "depth" else max(values)
     return 1.0 if abs(here - target) <= 0.03 * target else 0.0
 
@@ -627,7 +617,7 @@ def features(c: Candidate, boxes: Sequence[Box], entity: str, cands: Sequence[Ca
     prior = UNIT_PRIOR.get(entity, {}).get(c.unit, 0.001)
     f["unit"] = max(-1.0, math.log(prior / max(UNIT_PRIOR.get(entity, {c.unit: 1}).values())) / 5)
     lo, hi = _PLAUSIBLE[entity]
-    base = c.value * _BASE.get(c.unit, 1.0)
+    base = c.value * BASE_FACTOR.get(c.unit, 1.0)
     f["implausible"] = 1.0 if not lo <= base <= hi else 0.0
     f["ocr"] = min(boxes[i].score for i in c.boxes) - 1.0
     f["range"] = 1.0 if c.mention.is_range else 0.0
@@ -655,7 +645,7 @@ def _share_between_twins(cands: Sequence[Candidate], boxes: Sequence[Box], entit
     grams are 7.5 times as common among item_weight labels; on images_dev the labels took the gram
     value in 6 of the 9 such pairs, each time printed second)."""
     def base(c: Candidate) -> float:
-        return c.value * _BASE.get(c.unit, 1.0)
+        return c.value * BASE_FACTOR.get(c.unit, 1.0)
 
     def near(a: Candidate, b: Candidate) -> bool:
         if set(a.boxes) & set(b.boxes):
