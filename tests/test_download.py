@@ -301,6 +301,16 @@ def test_cli_exit_codes(server, tmp_path, cli):
     assert proc.returncode == 0 and "--workers" in proc.stdout and "--strict" in proc.stdout
 
 
+def test_cli_no_progress_keeps_the_summary(server, tmp_path, cli):
+    csv = _csv(tmp_path, [server.url("img/n1.jpg"), server.url("s/404/n2.jpg")])
+    proc = cli("-m", "amlc.download", "--input", csv, "--out", tmp_path / "out", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert "download: 1 ok, 0 skipped, 1 failed, 0 refused of 2 links" in proc.stderr
+    assert "why: HTTP 404 Not Found x1" in proc.stderr
+    assert f"manifest: {tmp_path / 'out' / 'manifest.csv'}" in proc.stderr
+    assert "%|" not in proc.stderr and "img/s]" not in proc.stderr  # no progress bar
+
+
 def _wait_for_files(folder: Path, n: int, proc: subprocess.Popen, limit: float = 60) -> None:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:

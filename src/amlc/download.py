@@ -559,14 +559,16 @@ def download(
     max_bytes: int = DEFAULTS["download"]["max_bytes"],
     max_pixels: int = DEFAULTS["download"]["max_pixels"],
     validate_threads: int = DEFAULTS["download"]["validate_threads"],
+    summary: bool | None = None,
 ) -> DownloadReport:
     """Fetch every distinct link into `out_dir`; write the manifest (default `out_dir/manifest.csv`).
 
     The keyword names match the config's `download` section, so `download(links, d, **cfg["download"])`
     works. Processes sharing one `out_dir` (inference shards) should each pass their own `manifest_path`.
-    `progress`: show a progress bar and print the summary (stderr). `strict`: raise DownloadIncomplete
-    (after writing the manifest) when any link failed or was refused. Ctrl-C writes the manifest of
-    what was done (unfinished links: failed, "interrupted") and re-raises KeyboardInterrupt.
+    `progress`: show a progress bar; `summary`: print the summary (stderr; default: as `progress`).
+    `strict`: raise DownloadIncomplete (after writing the manifest) when any link failed or was
+    refused. Ctrl-C writes the manifest of what was done (unfinished links: failed, "interrupted") and
+    re-raises KeyboardInterrupt.
     """
     from tqdm import tqdm
 
@@ -634,7 +636,7 @@ def download(
     write_csv(manifest, mpath)
     report = DownloadReport(manifest=manifest, manifest_path=mpath, elapsed_s=time.monotonic() - started,
                             duplicates=duplicates, interrupted=interrupted)
-    if progress:
+    if progress if summary is None else summary:
         print(report.summary(), file=sys.stderr, flush=True)
     if interrupted:
         raise KeyboardInterrupt
@@ -697,7 +699,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-pixels", type=int,
                    help=f"reject images with more pixels than this (default {d['max_pixels']})")
     p.add_argument("--strict", action="store_true", help="exit 1 if any link failed or was refused")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar or summary")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (the summary at the end is still printed)")
     return p
 
 
@@ -714,7 +717,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        download(df["image_link"].tolist(), args.out, progress=not args.no_progress,
+        download(df["image_link"].tolist(), args.out, progress=not args.no_progress, summary=True,
                  manifest_path=args.manifest, strict=args.strict, **cfg)
     except DownloadIncomplete:
         return 1
