@@ -234,6 +234,67 @@ def test_rerun_skips_valid_files_and_repairs_broken_ones(server, tmp_path):
     assert (skipped["attempts"] == 0).all() and (skipped["bytes"] > 0).all()
 
 
+def _count_file_decodes(monkeypatch) -> list[str]:
+    """Record the name of every file check_image decodes from disk (fetched bytes are not counted)."""
+    import amlc.download as dl
+
+    decoded: list[str] = []
+    real = dl.check_image
+
+    def counting(source, *args, **kwargs):
+        if not isinstance(source, (bytes, bytearray)):
+            decoded.append(Path(source).name)
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(dl, "check_image", counting)
+    return decoded
+
+
+def test_rerun_trusts_the_manifest_and_rechecks_changed_files(server, tmp_path, monkeypatch):
+    """A rerun decodes no image the manifest recorded valid with the same size and mtime; a file
+    changed since (content, size or only its time) is validated again; verify=True checks them all."""
+    links = [server.url(f"img/m{i}.jpg") for i in range(8)]
+    first = download(links, tmp_path, **FAST)
+    assert first.ok == 8 and list(first.manifest.columns) == MANIFEST_COLUMNS
+    for p, mtime in zip(first.manifest["path"], first.manifest["mtime_ns"]):
+        assert mtime == os.stat(p).st_mtime_ns
+    decoded = _count_file_decodes(monkeypatch)
+    again = download(links, tmp_path, **FAST)
+    assert decoded == [] and again.skipped == 8 and (again.manifest["attempts"] == 0).all()
+    assert again.manifest["bytes"].tolist() == first.manifest["bytes"].tolist()
+
+    m0, m1, m2 = (tmp_path / f"m{i}.jpg" for i in range(3))
+    m0.write_bytes(b"\0" * m0.stat().st_size)  # same size, broken: only its mtime tells
+    st = m1.stat()
+    os.utime(m1, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched, still valid
+    m2.write_bytes(m2.read_bytes()[:300])  # cut
+    third = download(links, tmp_path, **FAST)
+    assert sorted(decoded) == ["m0.jpg", "m1.jpg", "m2.jpg"]
+    assert third.counts == {"ok": 2, "skipped": 6, "failed": 0, "refused": 0}
+    assert [server.requests_for(link) for link in links[:3]] == [2, 1, 2]
+    assert row(third, links[1])["mtime_ns"] == m1.stat().st_mtime_ns  # the new time is recorded
+
+    decoded.clear()
+    assert download(links, tmp_path, **FAST).skipped == 8 and decoded == []
+    assert download(links, tmp_path, verify=True, **FAST).skipped == 8
+    assert sorted(decoded) == [f"m{i}.jpg" for i in range(8)]
+
+
+def test_rerun_over_a_manifest_without_mtimes_validates_once(server, tmp_path, monkeypatch):
+    """A manifest written before mtime_ns existed (or by hand) is not trusted: its files are decoded
+    once, and the manifest written then records their times, so the next rerun trusts them."""
+    links = [server.url(f"img/o{i}.jpg") for i in range(4)]
+    download(links, tmp_path, **FAST)
+    old = pd.read_csv(tmp_path / "manifest.csv", keep_default_na=False).drop(columns=["mtime_ns"])
+    old.to_csv(tmp_path / "manifest.csv", index=False)
+    decoded = _count_file_decodes(monkeypatch)
+    assert download(links, tmp_path, **FAST).skipped == 4 and len(decoded) == 4
+    decoded.clear()
+    assert download(links, tmp_path, **FAST).skipped == 4 and decoded == []
+    (tmp_path / "manifest.csv").write_text("not,a\nmanifest")  # unreadable: validate, never fail
+    assert download(links, tmp_path, **FAST).skipped == 4 and len(decoded) == 4
+
+
 def test_stale_temporary_files_are_cleaned(server, tmp_path):
     from amlc.download import _HOSTKEY
 
@@ -309,6 +370,23 @@ def test_cli_no_progress_keeps_the_summary(server, tmp_path, cli):
     assert "why: HTTP 404 Not Found x1" in proc.stderr
     assert f"manifest: {tmp_path / 'out' / 'manifest.csv'}" in proc.stderr
     assert "%|" not in proc.stderr and "img/s]" not in proc.stderr  # no progress bar
+
+
+def test_cli_verify_decodes_what_the_manifest_vouches_for(server, tmp_path, cli):
+    """A file broken on disk behind the manifest's back (same size, same mtime) is trusted by a plain
+    rerun and found and fetched again by --verify."""
+    link = server.url("img/v1.jpg")
+    csv, out = _csv(tmp_path, [link]), tmp_path / "out"
+    assert cli("-m", "amlc.download", "--input", csv, "--out", out, "--no-progress").returncode == 0
+    img = out / "v1.jpg"
+    st = img.stat()
+    img.write_bytes(b"\0" * st.st_size)
+    os.utime(img, ns=(st.st_atime_ns, st.st_mtime_ns))
+    proc = cli("-m", "amlc.download", "--input", csv, "--out", out, "--no-progress")
+    assert "0 ok, 1 skipped" in proc.stderr and server.requests_for(link) == 1
+    proc = cli("-m", "amlc.download", "--input", csv, "--out", out, "--no-progress", "--verify")
+    assert proc.returncode == 0 and "1 ok, 0 skipped" in proc.stderr, proc.stderr
+    assert server.requests_for(link) == 2 and check_image(img)
 
 
 def _wait_for_files(folder: Path, n: int, proc: subprocess.Popen, limit: float = 60) -> None:

@@ -1,6 +1,6 @@
 """Concurrent, validated, resumable image download with a manifest (stage 2; inference uses it too).
 
-    python -m amlc.download --input CSV --out DIR [--workers N] [--strict]
+    python -m amlc.download --input CSV --out DIR [--workers N] [--strict] [--verify]
 
 Reads the CSV's image_link column, fetches every distinct link once into DIR and writes DIR/manifest.csv.
 Library: `download(links, out_dir, ...) -> DownloadReport`; the organisers' `download_images(image_links,
@@ -24,6 +24,8 @@ Manifest (CSV; one row per distinct link, first-seen order):
     bytes       size of the image file (0 when none)
     attempts    HTTP requests made for the link in this run
     error       "" or why, as "kind: detail" (HTTP 404, timeout, not an image, too large, ...)
+    mtime_ns    the image file's modification time in ns when it was written or checked (0 when none);
+                with `bytes` it lets a rerun trust the file without decoding it again
 Downstream stages read a link without an ok/skipped row as "no image": predict empty.
 
 Behaviour. Up to `workers` requests in flight over one pooled keep-alive client (asyncio + aiohttp,
@@ -33,9 +35,12 @@ read). Timeouts, connection errors, cut bodies, 5xx, 408 and 429 are retried wit
 and jitter, honouring Retry-After; other 4xx (404, 410, ...) are final. A retry waits on a
 timer, not in a worker slot, so backoff never idles the pool. Bodies over `max_bytes` and images over
 `max_pixels` (decompression bombs) are rejected before they are decoded. Re-running is cheap: a file
-already present is validated (in parallel) and skipped; only missing or broken ones are fetched.
-An organiser-style black 100x100 placeholder found on disk counts as missing. Ctrl-C (or SIGTERM for
-the CLI) stops the run, writes the manifest of what was done, and exits 130.
+already present is skipped without being decoded again when the manifest being replaced recorded it
+ok or skipped with the same path, size and modification time (what make and rsync trust); any other
+present file is validated (in parallel), and `verify=True` (`--verify`) validates them all. Only
+missing or broken files are fetched. An organiser-style black 100x100 placeholder found on disk counts
+as missing. Ctrl-C (or SIGTERM for the CLI) stops the run, writes the manifest of what was done, and
+exits 130.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ import re
 import secrets
 import signal
 import socket
+import stat
 import sys
 import threading
 import time
@@ -68,7 +74,7 @@ import pandas as pd
 from amlc.config import DEFAULTS, load_config
 from amlc.errors import InputError, cli
 
-MANIFEST_COLUMNS = ["image_link", "path", "status", "bytes", "attempts", "error"]
+MANIFEST_COLUMNS = ["image_link", "path", "status", "bytes", "attempts", "error", "mtime_ns"]
 STATUSES = ("ok", "skipped", "failed", "refused")
 
 _CLEAN = re.compile(r"[A-Za-z0-9._+-]+")
@@ -203,14 +209,49 @@ def _store(data: bytes, dest: Path, max_pixels: int) -> None:
         raise
 
 
-def _existing_ok(dest: Path, max_pixels: int) -> tuple[bool, str, int]:
+def _existing_ok(dest: Path, max_pixels: int) -> tuple[bool, str, os.stat_result | None]:
     try:
+        st = dest.stat()  # before decoding: a file changed meanwhile is checked again next run
         check_image(dest, max_pixels)
-        return True, "", dest.stat().st_size
+        return True, "", st
     except BadImage as exc:
-        return False, str(exc), 0
+        return False, str(exc), None
     except OSError as exc:
-        return False, f"unreadable: {exc}", 0
+        return False, f"unreadable: {exc}", None
+
+
+def _recorded(manifest: Path) -> dict[str, tuple[str, int, int]]:
+    """link -> (path, bytes, mtime_ns) of the images a previous run's manifest recorded as valid.
+
+    A missing, unreadable or older manifest (no mtime_ns column) gives nothing to trust: those files
+    are validated, and the manifest written now records their times."""
+    from amlc.tables import read_table
+
+    try:
+        m = read_table(manifest, required=["image_link", "path", "status", "bytes", "mtime_ns"],
+                       what="previous manifest", index_column=False, check_entities=False)
+    except (InputError, OSError):
+        return {}
+    out = {}
+    for link, path, status, size, mtime in zip(m["image_link"], m["path"], m["status"], m["bytes"],
+                                               m["mtime_ns"]):
+        if status in ("ok", "skipped") and size.isdigit() and mtime.isdigit() and int(mtime):
+            out[link] = (path, int(size), int(mtime))
+    return out
+
+
+def _trust_recorded(task: _Task, record: tuple[str, int, int] | None) -> bool:
+    """Mark the task skipped, unread, when task.dest is the very file a previous run recorded valid."""
+    if record is None or record[0] != str(task.dest):
+        return False
+    try:
+        st = task.dest.stat()
+    except OSError:
+        return False
+    if not stat.S_ISREG(st.st_mode) or (st.st_size, st.st_mtime_ns) != record[1:]:
+        return False
+    task.status, task.bytes, task.mtime_ns = "skipped", st.st_size, st.st_mtime_ns
+    return True
 
 
 def _clean_stale_parts(out_dir: Path, names: Iterable[str]) -> int:
@@ -256,6 +297,7 @@ class _Task:
     error: str = ""
     note: str = ""
     stored: int = 0  # bytes of the image this run wrote to dest (set in the validating thread)
+    mtime_ns: int = 0  # dest's modification time once it holds a valid image
 
 
 @dataclass
@@ -358,6 +400,7 @@ def _stop_on_sigterm(loop: asyncio.AbstractEventLoop, stop: threading.Event) -> 
 
 def _store_for(task: _Task, data: bytes, max_pixels: int) -> None:
     _store(data, task.dest, max_pixels)
+    task.mtime_ns = task.dest.stat().st_mtime_ns
     task.stored = len(data)  # before the loop hears of it: a stop may cancel the worker meanwhile
 
 
@@ -414,9 +457,9 @@ async def _fetch_all(tasks: list[_Task], opts: _Opts, bar, stop: threading.Event
             task = await queue.get()
             if task.present:  # a file is there already: keep it if it is a valid image
                 task.present = False
-                ok, why, size = await loop.run_in_executor(pool, _existing_ok, task.dest, opts.max_pixels)
+                ok, why, st = await loop.run_in_executor(pool, _existing_ok, task.dest, opts.max_pixels)
                 if ok:
-                    task.bytes = size
+                    task.bytes, task.mtime_ns = st.st_size, st.st_mtime_ns
                     finish(task, "skipped")
                     continue
                 task.note = f" (replaced an invalid file: {why})"
@@ -559,6 +602,7 @@ def download(
     max_bytes: int = DEFAULTS["download"]["max_bytes"],
     max_pixels: int = DEFAULTS["download"]["max_pixels"],
     validate_threads: int = DEFAULTS["download"]["validate_threads"],
+    verify: bool = False,
     summary: bool | None = None,
 ) -> DownloadReport:
     """Fetch every distinct link into `out_dir`; write the manifest (default `out_dir/manifest.csv`).
@@ -566,9 +610,11 @@ def download(
     The keyword names match the config's `download` section, so `download(links, d, **cfg["download"])`
     works. Processes sharing one `out_dir` (inference shards) should each pass their own `manifest_path`.
     `progress`: show a progress bar; `summary`: print the summary (stderr; default: as `progress`).
-    `strict`: raise DownloadIncomplete (after writing the manifest) when any link failed or was
-    refused. Ctrl-C writes the manifest of what was done (unfinished links: failed, "interrupted") and
-    re-raises KeyboardInterrupt.
+    `verify`: validate every file already present, even those the manifest being replaced recorded
+    valid with the same size and modification time (by default trusted unread). `strict`: raise
+    DownloadIncomplete (after writing the manifest) when any link failed or was refused. Ctrl-C
+    writes the manifest of what was done (unfinished links: failed, "interrupted") and re-raises
+    KeyboardInterrupt.
     """
     from tqdm import tqdm
 
@@ -583,6 +629,8 @@ def download(
                  max_bytes=int(max_bytes), max_pixels=int(max_pixels),
                  validate_threads=validate_threads or min(8, os.cpu_count() or 1))
 
+    mpath = Path(manifest_path) if manifest_path is not None else out_dir / "manifest.csv"
+    recorded = {} if verify else _recorded(mpath)
     rows: dict[str, _Task] = {}
     owner: dict[str, str] = {}  # file name (case-folded on case-insensitive disks) -> link owning it
     duplicates = 0
@@ -604,14 +652,16 @@ def download(
             continue
         owner[key] = link
         todo.append(task)
+    trusted = sum(_trust_recorded(t, recorded.get(t.link)) for t in todo if t.present)
     # Present files first: validating them is quick and the bar then shows the real fetch rate.
-    todo.sort(key=lambda t: not t.present)
+    fetch = sorted((t for t in todo if not t.status), key=lambda t: not t.present)
 
     interrupted = False
-    bar = tqdm(total=len(todo), unit="img", desc="download", disable=not progress, dynamic_ncols=True,
-               smoothing=0.05, file=sys.stderr)
+    bar = tqdm(total=len(todo), initial=trusted, unit="img", desc="download", disable=not progress,
+               dynamic_ncols=True, smoothing=0.05, file=sys.stderr)
     try:
-        _run_loop(todo, opts, bar)
+        if fetch:  # a rerun with every image in place starts no event loop and imports no aiohttp
+            _run_loop(fetch, opts, bar)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -627,10 +677,10 @@ def download(
     manifest = pd.DataFrame(
         [{"image_link": t.link, "path": str(t.dest) if t.status in ("ok", "skipped") else "",
           "status": t.status, "bytes": t.bytes if t.status in ("ok", "skipped") else 0,
-          "attempts": t.attempts, "error": t.error} for t in rows.values()],
+          "attempts": t.attempts, "error": t.error,
+          "mtime_ns": t.mtime_ns if t.status in ("ok", "skipped") else 0} for t in rows.values()],
         columns=MANIFEST_COLUMNS,
-    ).astype({"bytes": "int64", "attempts": "int64"})
-    mpath = Path(manifest_path) if manifest_path is not None else out_dir / "manifest.csv"
+    ).astype({"bytes": "int64", "attempts": "int64", "mtime_ns": "int64"})
     from amlc.tables import write_csv
 
     write_csv(manifest, mpath)
@@ -680,7 +730,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m amlc.download",
         description="Fetch the images of a CSV's image_link column into a folder, validated and "
-                    "resumable, and write a manifest (image_link, path, status, bytes, attempts, error). "
+                    "resumable, and write a manifest (image_link, path, status, bytes, attempts, error, "
+                    "mtime_ns). "
                     "Exit 0 when the run finished (dead links are normal and listed in the manifest), "
                     "2 on bad input or an unwritable folder, 1 with --strict when a link failed, "
                     "130 when interrupted.")
@@ -699,6 +750,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-pixels", type=int,
                    help=f"reject images with more pixels than this (default {d['max_pixels']})")
     p.add_argument("--strict", action="store_true", help="exit 1 if any link failed or was refused")
+    p.add_argument("--verify", action="store_true",
+                   help="decode every image already in OUT again; by default a file the manifest "
+                        "recorded valid, with the same size and modification time, is trusted unread")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar (the summary at the end is still printed)")
     return p
@@ -718,7 +772,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         download(df["image_link"].tolist(), args.out, progress=not args.no_progress, summary=True,
-                 manifest_path=args.manifest, strict=args.strict, **cfg)
+                 manifest_path=args.manifest, strict=args.strict, verify=args.verify, **cfg)
     except DownloadIncomplete:
         return 1
     return 0

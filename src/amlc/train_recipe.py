@@ -7,7 +7,7 @@ config is saved as OUT/config.yaml by every run, and each stage's folder says wh
     1 sample    OUT/sample.csv          train.csv's columns + index, split (train|val), target
                                         (amlc.sampling; with synthetic.n > 0 the rows come from
                                         OUT/synthetic/, images rendered by amlc.synthetic)
-    2 download  OUT/download/manifest.csv   image_link, path, status, bytes, attempts, error
+    2 download  OUT/download/manifest.csv   image_link, path, status, bytes, attempts, error, mtime_ns
                                         (amlc.download; images in data.images_dir)
     3 dataset   OUT/dataset/            train.jsonl, val.jsonl, dataset.csv, dataset.json (amlc.swift_data)
     4 train     OUT/train/              sft_args.json, v*/checkpoint-N (the LoRA adapter), result.json
