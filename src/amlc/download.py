@@ -569,6 +569,12 @@ class DownloadReport:
         m = self.manifest[self.manifest["status"].isin(("ok", "skipped"))]
         return {link: Path(p) for link, p in zip(m["image_link"], m["path"])}
 
+    def why(self) -> str:
+        """The failed and refused links counted by kind of error ("HTTP 404 x3, timeout x1"), or ""."""
+        bad = self.manifest[self.manifest["status"].isin(("failed", "refused"))]
+        kinds = Counter(e.split(":", 1)[0].split(" (", 1)[0] for e in bad["error"])
+        return ", ".join(f"{k} x{n}" for k, n in kinds.most_common())
+
     def summary(self) -> str:
         c = self.counts
         rate = c["ok"] / self.elapsed_s if self.elapsed_s > 0 else 0.0
@@ -577,10 +583,9 @@ class DownloadReport:
                  + (f" ({self.duplicates} duplicates fetched once)" if self.duplicates else "")
                  + f" in {self.elapsed_s:.1f} s ({rate:.0f} img/s fetched)"
                  + (" -- INTERRUPTED" if self.interrupted else "")]
-        bad = self.manifest[self.manifest["status"].isin(("failed", "refused"))]
-        if len(bad):
-            kinds = Counter(e.split(":", 1)[0].split(" (", 1)[0] for e in bad["error"])
-            lines.append("  why: " + ", ".join(f"{k} x{n}" for k, n in kinds.most_common()))
+        why = self.why()
+        if why:
+            lines.append(f"  why: {why}")
         if self.manifest_path is not None:
             lines.append(f"  manifest: {self.manifest_path}")
         return "\n".join(lines)
