@@ -389,6 +389,21 @@ def test_cli_verify_decodes_what_the_manifest_vouches_for(server, tmp_path, cli)
     assert server.requests_for(link) == 2 and check_image(img)
 
 
+def test_cli_rerun_over_present_images_stays_light(server, tmp_path, cli):
+    """A rerun with every image in place and trusted imports neither pandas (~0.3-1 s) nor aiohttp and
+    starts no event loop: the whole command costs the interpreter's start and a stat per file."""
+    links = [server.url(f"img/l{i}.jpg") for i in range(5)]
+    csv, out = _csv(tmp_path, links), tmp_path / "out"
+    assert cli("-m", "amlc.download", "--input", csv, "--out", out, "--no-progress").returncode == 0
+    probe = ("import sys; from amlc.download import main; "
+             f"code = main(['--input', {str(csv)!r}, '--out', {str(out)!r}, '--no-progress']); "
+             "print(code, *sorted(m for m in ('pandas', 'aiohttp', 'asyncio') if m in sys.modules))")
+    proc = cli("-c", probe)
+    assert proc.stdout.split() == ["0"], (proc.stdout, proc.stderr)
+    assert "0 ok, 5 skipped" in proc.stderr
+    assert pd.read_csv(out / "manifest.csv")["status"].tolist() == ["skipped"] * 5
+
+
 def _wait_for_files(folder: Path, n: int, proc: subprocess.Popen, limit: float = 60) -> None:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:

@@ -46,8 +46,8 @@ exits 130.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import email.utils
+import csv
+import functools
 import hashlib
 import io
 import os
@@ -63,16 +63,18 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import pandas as pd
 
 from amlc.config import DEFAULTS, load_config
 from amlc.errors import InputError, cli
+
+if TYPE_CHECKING:  # imported where used: a rerun with every image in place needs none of them
+    import asyncio
+
+    import pandas as pd
 
 MANIFEST_COLUMNS = ["image_link", "path", "status", "bytes", "attempts", "error", "mtime_ns"]
 STATUSES = ("ok", "skipped", "failed", "refused")
@@ -329,6 +331,8 @@ def _retry_after(value: str | None) -> float | None:
     value = value.strip()
     if value.isdigit():
         return float(value)
+    import email.utils
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -337,6 +341,8 @@ def _retry_after(value: str | None) -> float | None:
 
 
 async def _fetch_once(session, task: _Task, opts: _Opts, proxy: str | None = None) -> bytes:
+    import asyncio
+
     import aiohttp
 
     try:
@@ -406,7 +412,9 @@ def _store_for(task: _Task, data: bytes, max_pixels: int) -> None:
 
 async def _fetch_all(tasks: list[_Task], opts: _Opts, bar, stop: threading.Event) -> None:
     """Run every task to a final status (or until cancelled / `stop` is set)."""
+    import asyncio
     import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
 
     import aiohttp
 
@@ -511,6 +519,8 @@ async def _fetch_all(tasks: list[_Task], opts: _Opts, bar, stop: threading.Event
 
 def _run_loop(tasks: list[_Task], opts: _Opts, bar) -> None:
     """Run `_fetch_all`, in this thread unless an event loop already runs here (Jupyter): then in one."""
+    import asyncio
+
     stop = threading.Event()
     try:
         asyncio.get_running_loop()
@@ -546,7 +556,7 @@ def _run_loop(tasks: list[_Task], opts: _Opts, bar) -> None:
 class DownloadReport:
     """What a download did: the manifest (one row per distinct link) and its counts."""
 
-    manifest: pd.DataFrame
+    rows: list[dict[str, Any]]  # the manifest's rows, keyed by MANIFEST_COLUMNS
     manifest_path: Path | None
     elapsed_s: float
     duplicates: int = 0  # input links that repeated an earlier one (fetched once)
@@ -554,25 +564,33 @@ class DownloadReport:
     counts: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        found = self.manifest["status"].value_counts().to_dict() if len(self.manifest) else {}
-        self.counts = {s: int(found.get(s, 0)) for s in STATUSES}
+        found = Counter(r["status"] for r in self.rows)
+        self.counts = {s: found[s] for s in STATUSES}
 
     ok = property(lambda self: self.counts["ok"])
     skipped = property(lambda self: self.counts["skipped"])
     failed = property(lambda self: self.counts["failed"])
     refused = property(lambda self: self.counts["refused"])
-    total = property(lambda self: len(self.manifest))
+    total = property(lambda self: len(self.rows))
+
+    @functools.cached_property
+    def manifest(self) -> pd.DataFrame:
+        """The manifest as a DataFrame. pandas is imported here, on first use, so that the CLI (a rerun
+        over images already in place, above all) never pays the ~0.3-1 s it takes to import."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=MANIFEST_COLUMNS).astype(
+            {"bytes": "int64", "attempts": "int64", "mtime_ns": "int64"})
 
     @property
     def available(self) -> dict[str, Path]:
         """link -> image file, for every link whose image is on disk and valid."""
-        m = self.manifest[self.manifest["status"].isin(("ok", "skipped"))]
-        return {link: Path(p) for link, p in zip(m["image_link"], m["path"])}
+        return {r["image_link"]: Path(r["path"]) for r in self.rows if r["status"] in ("ok", "skipped")}
 
     def why(self) -> str:
         """The failed and refused links counted by kind of error ("HTTP 404 x3, timeout x1"), or ""."""
-        bad = self.manifest[self.manifest["status"].isin(("failed", "refused"))]
-        kinds = Counter(e.split(":", 1)[0].split(" (", 1)[0] for e in bad["error"])
+        kinds = Counter(r["error"].split(":", 1)[0].split(" (", 1)[0] for r in self.rows
+                        if r["status"] in ("failed", "refused"))
         return ", ".join(f"{k} x{n}" for k, n in kinds.most_common())
 
     def summary(self) -> str:
@@ -679,17 +697,17 @@ def download(
             task.status = "failed"
             task.error = "interrupted: the run stopped before this link finished" + (
                 f" (last error: {task.error})" if task.error else "")
-    manifest = pd.DataFrame(
-        [{"image_link": t.link, "path": str(t.dest) if t.status in ("ok", "skipped") else "",
-          "status": t.status, "bytes": t.bytes if t.status in ("ok", "skipped") else 0,
-          "attempts": t.attempts, "error": t.error,
-          "mtime_ns": t.mtime_ns if t.status in ("ok", "skipped") else 0} for t in rows.values()],
-        columns=MANIFEST_COLUMNS,
-    ).astype({"bytes": "int64", "attempts": "int64", "mtime_ns": "int64"})
-    from amlc.tables import write_csv
+    manifest = [{"image_link": t.link, "path": str(t.dest) if t.status in ("ok", "skipped") else "",
+                 "status": t.status, "bytes": t.bytes if t.status in ("ok", "skipped") else 0,
+                 "attempts": t.attempts, "error": t.error,
+                 "mtime_ns": t.mtime_ns if t.status in ("ok", "skipped") else 0} for t in rows.values()]
+    from amlc.tables import atomic_open
 
-    write_csv(manifest, mpath)
-    report = DownloadReport(manifest=manifest, manifest_path=mpath, elapsed_s=time.monotonic() - started,
+    with atomic_open(mpath, newline="") as fh:  # the csv module writes what pandas' to_csv would
+        writer = csv.DictWriter(fh, MANIFEST_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(manifest)
+    report = DownloadReport(rows=manifest, manifest_path=mpath, elapsed_s=time.monotonic() - started,
                             duplicates=duplicates, interrupted=interrupted)
     if progress if summary is None else summary:
         print(report.summary(), file=sys.stderr, flush=True)
@@ -769,14 +787,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key in ("workers", "timeout", "retries", "max_bytes", "max_pixels"):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
-    from amlc.tables import read_csv
+    from amlc.tables import read_table
 
-    df = read_csv(args.input, required=["image_link"], what="input CSV", check_entities=False)
+    links = read_table(args.input, required=["image_link"], what="input CSV", check_entities=False,
+                       usecols=["image_link"])["image_link"]
     # SIGTERM (a batch scheduler, `kill`) stops as cleanly as Ctrl-C: manifest written, no partial file.
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        download(df["image_link"].tolist(), args.out, progress=not args.no_progress, summary=True,
+        download(links, args.out, progress=not args.no_progress, summary=True,
                  manifest_path=args.manifest, strict=args.strict, verify=args.verify, **cfg)
     except DownloadIncomplete:
         return 1
