@@ -389,6 +389,14 @@ def test_cli_verify_decodes_what_the_manifest_vouches_for(server, tmp_path, cli)
     assert server.requests_for(link) == 2 and check_image(img)
 
 
+def test_cli_reads_an_input_saved_by_excel(server, tmp_path, cli):
+    """A UTF-8 CSV with a byte order mark (Excel's "CSV UTF-8") is read as pandas reads it."""
+    csv = tmp_path / "excel.csv"
+    csv.write_bytes(b"\xef\xbb\xbfimage_link,group_id\r\n" + server.url("img/x1.jpg").encode() + b",1\r\n")
+    proc = cli("-m", "amlc.download", "--input", csv, "--out", tmp_path / "out", "--no-progress")
+    assert proc.returncode == 0 and "1 ok" in proc.stderr, proc.stderr
+
+
 def test_cli_rerun_over_present_images_stays_light(server, tmp_path, cli):
     """A rerun with every image in place and trusted imports neither pandas (~0.3-1 s) nor aiohttp and
     starts no event loop: the whole command costs the interpreter's start and a stat per file."""
