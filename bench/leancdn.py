@@ -1,5 +1,12 @@
 """A lean image CDN for the download benchmark: a raw asyncio HTTP/1.1 server, bytes from memory.
 
+A real image CDN is HTTPS: a new connection costs the TCP and TLS 1.3 handshakes (two round trips)
+before its first request is even sent, which a keep-alive client pays once per connection and a
+client opening a connection per image pays per image. `connect_latency` models their round trips: the
+first answer on each accepted connection waits that much longer than `latency` (what every answer
+waits). `tls=(certfile, keyfile)` serves HTTPS for real, so that both ends also spend the CPU that TLS
+costs (handshakes, encryption), which no delay models.
+
 The benchmark's clients and its server share the machine's cores. tests/imageserver.py (a
 ThreadingHTTPServer: a thread per connection, the stdlib's Python request parser) is built for
 scripted faults, not for speed; under a client opening a connection per image it spends more CPU per
@@ -7,7 +14,8 @@ request than some clients do. This server answers GET /img/<name> from a dict af
 seconds (a timer, not a sleeping thread), keeps connections alive unless asked to close, and costs
 ~0.1-0.2 ms of CPU per 100 KB answer, about half of it the kernel's (measured beside the threaded
 server's 0.35-0.55 ms), so that the benchmark measures the clients.
-GET /_cpu answers its own CPU seconds so far (user + system), for the per-request figure.
+GET /_stats answers JSON: its own CPU seconds so far (user + system), for the per-request figure,
+and how many connections it has accepted (so the benchmark shows whether a client reuses them).
 
 Not a general server: no pipelining beyond answering requests in order, GET only, no chunked bodies.
 """
@@ -15,8 +23,10 @@ Not a general server: no pipelining beyond answering requests in order, GET only
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
+import ssl
 from urllib.parse import unquote
 
 
@@ -26,6 +36,8 @@ def _head(code: int, reason: str, length: int, ctype: bytes, close: bool) -> byt
 
 
 class _Conn(asyncio.Protocol):
+    accepted = 0  # connections so far (one server per process)
+
     def __init__(self, images: dict[str, bytes], latency: float, connect_latency: float):
         self.images, self.latency, self.connect_latency = images, latency, connect_latency
         self.buf = b""
@@ -33,6 +45,7 @@ class _Conn(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport) -> None:
+        _Conn.accepted += 1
         self.transport = transport
         transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -61,10 +74,10 @@ class _Conn(asyncio.Protocol):
             data = self.images.get(unquote(path[5:]))
             if data is not None:
                 return [_head(200, "OK", len(data), b"image/jpeg", close), data]
-        elif path == "/_cpu":
+        elif path == "/_stats":
             t = os.times()
-            body = f"{t.user + t.system:.6f}".encode()
-            return [_head(200, "OK", len(body), b"text/plain", close), body]
+            body = json.dumps({"cpu": t.user + t.system, "connections": _Conn.accepted}).encode()
+            return [_head(200, "OK", len(body), b"application/json", close), body]
         return [_head(404, "Not Found", 13, b"text/plain", close), b"no such path\n"]
 
     def _write(self, answer: list[bytes], close: bool) -> None:
@@ -79,12 +92,17 @@ class _Conn(asyncio.Protocol):
         self.transport = None
 
 
-def serve_in_process(latency: float, images: dict[str, bytes], ready, connect_latency: float = 0.0) -> None:
+def serve_in_process(latency: float, images: dict[str, bytes], ready, connect_latency: float = 0.0,
+                     tls: tuple[str, str] | None = None) -> None:
     """Serve until killed (target of a multiprocessing.Process); sends the port to `ready`."""
     async def main() -> None:
+        context = None
+        if tls:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*tls)
         loop = asyncio.get_running_loop()
         server = await loop.create_server(lambda: _Conn(images, latency, connect_latency), "127.0.0.1", 0,
-                                          backlog=4096)
+                                          backlog=4096, ssl=context)
         ready.send(server.sockets[0].getsockname()[1])
         await server.serve_forever()
 

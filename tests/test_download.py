@@ -234,6 +234,67 @@ def test_rerun_skips_valid_files_and_repairs_broken_ones(server, tmp_path):
     assert (skipped["attempts"] == 0).all() and (skipped["bytes"] > 0).all()
 
 
+def _count_file_decodes(monkeypatch) -> list[str]:
+    """Record the name of every file check_image decodes from disk (fetched bytes are not counted)."""
+    import amlc.download as dl
+
+    decoded: list[str] = []
+    real = dl.check_image
+
+    def counting(source, *args, **kwargs):
+        if not isinstance(source, (bytes, bytearray)):
+            decoded.append(Path(source).name)
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(dl, "check_image", counting)
+    return decoded
+
+
+def test_rerun_trusts_the_manifest_and_rechecks_changed_files(server, tmp_path, monkeypatch):
+    """A rerun decodes no image the manifest recorded valid with the same size and mtime; a file
+    changed since (content, size or only its time) is validated again; verify=True checks them all."""
+    links = [server.url(f"img/m{i}.jpg") for i in range(8)]
+    first = download(links, tmp_path, **FAST)
+    assert first.ok == 8 and list(first.manifest.columns) == MANIFEST_COLUMNS
+    for p, mtime in zip(first.manifest["path"], first.manifest["mtime_ns"]):
+        assert mtime == os.stat(p).st_mtime_ns
+    decoded = _count_file_decodes(monkeypatch)
+    again = download(links, tmp_path, **FAST)
+    assert decoded == [] and again.skipped == 8 and (again.manifest["attempts"] == 0).all()
+    assert again.manifest["bytes"].tolist() == first.manifest["bytes"].tolist()
+
+    m0, m1, m2 = (tmp_path / f"m{i}.jpg" for i in range(3))
+    m0.write_bytes(b"\0" * m0.stat().st_size)  # same size, broken: only its mtime tells
+    st = m1.stat()
+    os.utime(m1, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched, still valid
+    m2.write_bytes(m2.read_bytes()[:300])  # cut
+    third = download(links, tmp_path, **FAST)
+    assert sorted(decoded) == ["m0.jpg", "m1.jpg", "m2.jpg"]
+    assert third.counts == {"ok": 2, "skipped": 6, "failed": 0, "refused": 0}
+    assert [server.requests_for(link) for link in links[:3]] == [2, 1, 2]
+    assert row(third, links[1])["mtime_ns"] == m1.stat().st_mtime_ns  # the new time is recorded
+
+    decoded.clear()
+    assert download(links, tmp_path, **FAST).skipped == 8 and decoded == []
+    assert download(links, tmp_path, verify=True, **FAST).skipped == 8
+    assert sorted(decoded) == [f"m{i}.jpg" for i in range(8)]
+
+
+def test_rerun_over_a_manifest_without_mtimes_validates_once(server, tmp_path, monkeypatch):
+    """A manifest written before mtime_ns existed (or by hand) is not trusted: its files are decoded
+    once, and the manifest written then records their times, so the next rerun trusts them."""
+    links = [server.url(f"img/o{i}.jpg") for i in range(4)]
+    download(links, tmp_path, **FAST)
+    old = pd.read_csv(tmp_path / "manifest.csv", keep_default_na=False).drop(columns=["mtime_ns"])
+    old.to_csv(tmp_path / "manifest.csv", index=False)
+    decoded = _count_file_decodes(monkeypatch)
+    assert download(links, tmp_path, **FAST).skipped == 4 and len(decoded) == 4
+    decoded.clear()
+    assert download(links, tmp_path, **FAST).skipped == 4 and decoded == []
+    (tmp_path / "manifest.csv").write_text("not,a\nmanifest")  # unreadable: validate, never fail
+    assert download(links, tmp_path, **FAST).skipped == 4 and len(decoded) == 4
+
+
 def test_stale_temporary_files_are_cleaned(server, tmp_path):
     from amlc.download import _HOSTKEY
 
@@ -299,6 +360,56 @@ def test_cli_exit_codes(server, tmp_path, cli):
         assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
     proc = cli("-m", "amlc.download", "--help")
     assert proc.returncode == 0 and "--workers" in proc.stdout and "--strict" in proc.stdout
+
+
+def test_cli_no_progress_keeps_the_summary(server, tmp_path, cli):
+    csv = _csv(tmp_path, [server.url("img/n1.jpg"), server.url("s/404/n2.jpg")])
+    proc = cli("-m", "amlc.download", "--input", csv, "--out", tmp_path / "out", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert "download: 1 ok, 0 skipped, 1 failed, 0 refused of 2 links" in proc.stderr
+    assert "why: HTTP 404 Not Found x1" in proc.stderr
+    assert f"manifest: {tmp_path / 'out' / 'manifest.csv'}" in proc.stderr
+    assert "%|" not in proc.stderr and "img/s]" not in proc.stderr  # no progress bar
+
+
+def test_cli_verify_decodes_what_the_manifest_vouches_for(server, tmp_path, cli):
+    """A file broken on disk behind the manifest's back (same size, same mtime) is trusted by a plain
+    rerun and found and fetched again by --verify."""
+    link = server.url("img/v1.jpg")
+    csv, out = _csv(tmp_path, [link]), tmp_path / "out"
+    assert cli("-m", "amlc.download", "--input", csv, "--out", out, "--no-progress").returncode == 0
+    img = out / "v1.jpg"
+    st = img.stat()
+    img.write_bytes(b"\0" * st.st_size)
+    os.utime(img, ns=(st.st_atime_ns, st.st_mtime_ns))
+    proc = cli("-m", "amlc.download", "--input", csv, "--out", out, "--no-progress")
+    assert "0 ok, 1 skipped" in proc.stderr and server.requests_for(link) == 1
+    proc = cli("-m", "amlc.download", "--input", csv, "--out", out, "--no-progress", "--verify")
+    assert proc.returncode == 0 and "1 ok, 0 skipped" in proc.stderr, proc.stderr
+    assert server.requests_for(link) == 2 and check_image(img)
+
+
+def test_cli_reads_an_input_saved_by_excel(server, tmp_path, cli):
+    """A UTF-8 CSV with a byte order mark (Excel's "CSV UTF-8") is read as pandas reads it."""
+    csv = tmp_path / "excel.csv"
+    csv.write_bytes(b"\xef\xbb\xbfimage_link,group_id\r\n" + server.url("img/x1.jpg").encode() + b",1\r\n")
+    proc = cli("-m", "amlc.download", "--input", csv, "--out", tmp_path / "out", "--no-progress")
+    assert proc.returncode == 0 and "1 ok" in proc.stderr, proc.stderr
+
+
+def test_cli_rerun_over_present_images_stays_light(server, tmp_path, cli):
+    """A rerun with every image in place and trusted imports neither pandas (~0.3-1 s) nor aiohttp and
+    starts no event loop: the whole command costs the interpreter's start and a stat per file."""
+    links = [server.url(f"img/l{i}.jpg") for i in range(5)]
+    csv, out = _csv(tmp_path, links), tmp_path / "out"
+    assert cli("-m", "amlc.download", "--input", csv, "--out", out, "--no-progress").returncode == 0
+    probe = ("import sys; from amlc.download import main; "
+             f"code = main(['--input', {str(csv)!r}, '--out', {str(out)!r}, '--no-progress']); "
+             "print(code, *sorted(m for m in ('pandas', 'aiohttp', 'asyncio') if m in sys.modules))")
+    proc = cli("-c", probe)
+    assert proc.stdout.split() == ["0"], (proc.stdout, proc.stderr)
+    assert "0 ok, 5 skipped" in proc.stderr
+    assert pd.read_csv(out / "manifest.csv")["status"].tolist() == ["skipped"] * 5
 
 
 def _wait_for_files(folder: Path, n: int, proc: subprocess.Popen, limit: float = 60) -> None:

@@ -266,3 +266,40 @@ def test_run_train_without_gpu_says_so(cli, tmp_path):
     r = cli("train/run.py", "--config", "configs/qwen2vl_2b.yaml", f"run.output_dir={tmp_path}", "--stage", "train",
             "train.require_gpu=false", "train.offline=true")
     assert r.returncode == 2 and "download it first" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_run_stops_after_download_when_too_few_images(cli, tmp_path):
+    """train/run.py ends its download stage with one line (exit 2) naming the failures by kind and the
+    manifest when fewer than dataset.min_image_fraction of the images (or none) are on disk, instead of
+    going on to fail later; enough images let it go on."""
+    from amlc.tables import write_csv
+    from imageserver import ImageServer
+
+    def sample(out, links):
+        write_csv(pd.DataFrame({"index": range(len(links)), "image_link": links, "group_id": 1,
+                                "entity_name": "item_weight", "entity_value": "5.0 gram",
+                                "split": "train"}), out / "sample.csv")
+
+    with ImageServer() as srv:
+        dead = [srv.url(f"s/404/d{i}.jpg") for i in range(3)]
+        out = tmp_path / "out"
+        out.mkdir()
+        sample(out, dead + ["ftp://example.invalid/f.jpg", srv.url("img/a.jpg"), srv.url("img/b.jpg")])
+        args = ["train/run.py", "--config", "configs/smoke.yaml", "--no-progress", f"run.output_dir={out}",
+                f"data.images_dir={tmp_path / 'images'}"]
+        r = cli(*args, "--from", "download", "--to", "dataset")
+        manifest = out / "download" / "manifest.csv"
+        assert r.returncode == 2 and "Traceback" not in r.stderr
+        err = r.stderr.strip().splitlines()[-1]
+        assert err == ("error: download: 2 of 6 images on disk, training needs 3 (dataset.min_image_fraction="
+                       "0.5): 3 failed, 1 refused (HTTP 404 Not Found x3, scheme not allowed x1); "
+                       f"manifest: {manifest}"), r.stderr
+        assert "== stage 3" not in r.stderr and manifest.exists()
+        r = cli(*args, "--stage", "download", "dataset.min_image_fraction=0.3")
+        assert r.returncode == 0 and "download: 2/6 images on disk" in r.stderr, r.stderr
+        # no image at all stops the run whatever the share
+        sample(out, dead)
+        r = cli(*args, "--stage", "download", "dataset.min_image_fraction=0")
+        assert r.returncode == 2 and "0 of 3 images on disk, training needs 1" in r.stderr, r.stderr
+        r = cli(*args, "--stage", "download", "dataset.min_image_fraction=1.5")
+        assert r.returncode == 2 and "between 0 and 1" in r.stderr

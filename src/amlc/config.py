@@ -100,6 +100,10 @@ DEFAULTS: dict[str, Any] = {
         "abstention": False,
         # At most this share of the training rows becomes abstentions (the surest ones first).
         "abstention_max_fraction": 0.3,
+        # train/run.py stops after its download stage (exit 2, the failures counted by kind) when
+        # fewer of the sample's images than this share are on disk, or none: a dead network or
+        # wrong links, not the few dead links a real CDN has (~1%), which are dropped and counted.
+        "min_image_fraction": 0.5,
     },
     "train": {
         # Base model: a hub id or a downloaded folder. Qwen2-VL-2B-Instruct fits one 24 GB GPU with LoRA.

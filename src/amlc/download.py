@@ -1,6 +1,6 @@
 """Concurrent, validated, resumable image download with a manifest (stage 2; inference uses it too).
 
-    python -m amlc.download --input CSV --out DIR [--workers N] [--strict]
+    python -m amlc.download --input CSV --out DIR [--workers N] [--strict] [--verify]
 
 Reads the CSV's image_link column, fetches every distinct link once into DIR and writes DIR/manifest.csv.
 Library: `download(links, out_dir, ...) -> DownloadReport`; the organisers' `download_images(image_links,
@@ -24,6 +24,8 @@ Manifest (CSV; one row per distinct link, first-seen order):
     bytes       size of the image file (0 when none)
     attempts    HTTP requests made for the link in this run
     error       "" or why, as "kind: detail" (HTTP 404, timeout, not an image, too large, ...)
+    mtime_ns    the image file's modification time in ns when it was written or checked (0 when none);
+                with `bytes` it lets a rerun trust the file without decoding it again
 Downstream stages read a link without an ok/skipped row as "no image": predict empty.
 
 Behaviour. Up to `workers` requests in flight over one pooled keep-alive client (asyncio + aiohttp,
@@ -33,16 +35,19 @@ read). Timeouts, connection errors, cut bodies, 5xx, 408 and 429 are retried wit
 and jitter, honouring Retry-After; other 4xx (404, 410, ...) are final. A retry waits on a
 timer, not in a worker slot, so backoff never idles the pool. Bodies over `max_bytes` and images over
 `max_pixels` (decompression bombs) are rejected before they are decoded. Re-running is cheap: a file
-already present is validated (in parallel) and skipped; only missing or broken ones are fetched.
-An organiser-style black 100x100 placeholder found on disk counts as missing. Ctrl-C (or SIGTERM for
-the CLI) stops the run, writes the manifest of what was done, and exits 130.
+already present is skipped without being decoded again when the manifest being replaced recorded it
+ok or skipped with the same path, size and modification time (what make and rsync trust); any other
+present file is validated (in parallel), and `verify=True` (`--verify`) validates them all. Only
+missing or broken files are fetched. An organiser-style black 100x100 placeholder found on disk counts
+as missing. Ctrl-C (or SIGTERM for the CLI) stops the run, writes the manifest of what was done, and
+exits 130.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import email.utils
+import csv
+import functools
 import hashlib
 import io
 import os
@@ -51,24 +56,27 @@ import re
 import secrets
 import signal
 import socket
+import stat
 import sys
 import threading
 import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import pandas as pd
 
 from amlc.config import DEFAULTS, load_config
 from amlc.errors import InputError, cli
 
-MANIFEST_COLUMNS = ["image_link", "path", "status", "bytes", "attempts", "error"]
+if TYPE_CHECKING:  # imported where used: a rerun with every image in place needs none of them
+    import asyncio
+
+    import pandas as pd
+
+MANIFEST_COLUMNS = ["image_link", "path", "status", "bytes", "attempts", "error", "mtime_ns"]
 STATUSES = ("ok", "skipped", "failed", "refused")
 
 _CLEAN = re.compile(r"[A-Za-z0-9._+-]+")
@@ -203,14 +211,49 @@ def _store(data: bytes, dest: Path, max_pixels: int) -> None:
         raise
 
 
-def _existing_ok(dest: Path, max_pixels: int) -> tuple[bool, str, int]:
+def _existing_ok(dest: Path, max_pixels: int) -> tuple[bool, str, os.stat_result | None]:
     try:
+        st = dest.stat()  # before decoding: a file changed meanwhile is checked again next run
         check_image(dest, max_pixels)
-        return True, "", dest.stat().st_size
+        return True, "", st
     except BadImage as exc:
-        return False, str(exc), 0
+        return False, str(exc), None
     except OSError as exc:
-        return False, f"unreadable: {exc}", 0
+        return False, f"unreadable: {exc}", None
+
+
+def _recorded(manifest: Path) -> dict[str, tuple[str, int, int]]:
+    """link -> (path, bytes, mtime_ns) of the images a previous run's manifest recorded as valid.
+
+    A missing, unreadable or older manifest (no mtime_ns column) gives nothing to trust: those files
+    are validated, and the manifest written now records their times."""
+    from amlc.tables import read_table
+
+    try:
+        m = read_table(manifest, required=["image_link", "path", "status", "bytes", "mtime_ns"],
+                       what="previous manifest", index_column=False, check_entities=False)
+    except (InputError, OSError):
+        return {}
+    out = {}
+    for link, path, status, size, mtime in zip(m["image_link"], m["path"], m["status"], m["bytes"],
+                                               m["mtime_ns"]):
+        if status in ("ok", "skipped") and size.isdigit() and mtime.isdigit() and int(mtime):
+            out[link] = (path, int(size), int(mtime))
+    return out
+
+
+def _trust_recorded(task: _Task, record: tuple[str, int, int] | None) -> bool:
+    """Mark the task skipped, unread, when task.dest is the very file a previous run recorded valid."""
+    if record is None or record[0] != str(task.dest):
+        return False
+    try:
+        st = task.dest.stat()
+    except OSError:
+        return False
+    if not stat.S_ISREG(st.st_mode) or (st.st_size, st.st_mtime_ns) != record[1:]:
+        return False
+    task.status, task.bytes, task.mtime_ns = "skipped", st.st_size, st.st_mtime_ns
+    return True
 
 
 def _clean_stale_parts(out_dir: Path, names: Iterable[str]) -> int:
@@ -256,6 +299,7 @@ class _Task:
     error: str = ""
     note: str = ""
     stored: int = 0  # bytes of the image this run wrote to dest (set in the validating thread)
+    mtime_ns: int = 0  # dest's modification time once it holds a valid image
 
 
 @dataclass
@@ -287,6 +331,8 @@ def _retry_after(value: str | None) -> float | None:
     value = value.strip()
     if value.isdigit():
         return float(value)
+    import email.utils
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -295,6 +341,8 @@ def _retry_after(value: str | None) -> float | None:
 
 
 async def _fetch_once(session, task: _Task, opts: _Opts, proxy: str | None = None) -> bytes:
+    import asyncio
+
     import aiohttp
 
     try:
@@ -358,12 +406,15 @@ def _stop_on_sigterm(loop: asyncio.AbstractEventLoop, stop: threading.Event) -> 
 
 def _store_for(task: _Task, data: bytes, max_pixels: int) -> None:
     _store(data, task.dest, max_pixels)
+    task.mtime_ns = task.dest.stat().st_mtime_ns
     task.stored = len(data)  # before the loop hears of it: a stop may cancel the worker meanwhile
 
 
 async def _fetch_all(tasks: list[_Task], opts: _Opts, bar, stop: threading.Event) -> None:
     """Run every task to a final status (or until cancelled / `stop` is set)."""
+    import asyncio
     import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
 
     import aiohttp
 
@@ -414,9 +465,9 @@ async def _fetch_all(tasks: list[_Task], opts: _Opts, bar, stop: threading.Event
             task = await queue.get()
             if task.present:  # a file is there already: keep it if it is a valid image
                 task.present = False
-                ok, why, size = await loop.run_in_executor(pool, _existing_ok, task.dest, opts.max_pixels)
+                ok, why, st = await loop.run_in_executor(pool, _existing_ok, task.dest, opts.max_pixels)
                 if ok:
-                    task.bytes = size
+                    task.bytes, task.mtime_ns = st.st_size, st.st_mtime_ns
                     finish(task, "skipped")
                     continue
                 task.note = f" (replaced an invalid file: {why})"
@@ -468,6 +519,8 @@ async def _fetch_all(tasks: list[_Task], opts: _Opts, bar, stop: threading.Event
 
 def _run_loop(tasks: list[_Task], opts: _Opts, bar) -> None:
     """Run `_fetch_all`, in this thread unless an event loop already runs here (Jupyter): then in one."""
+    import asyncio
+
     stop = threading.Event()
     try:
         asyncio.get_running_loop()
@@ -503,7 +556,7 @@ def _run_loop(tasks: list[_Task], opts: _Opts, bar) -> None:
 class DownloadReport:
     """What a download did: the manifest (one row per distinct link) and its counts."""
 
-    manifest: pd.DataFrame
+    rows: list[dict[str, Any]]  # the manifest's rows, keyed by MANIFEST_COLUMNS
     manifest_path: Path | None
     elapsed_s: float
     duplicates: int = 0  # input links that repeated an earlier one (fetched once)
@@ -511,20 +564,34 @@ class DownloadReport:
     counts: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        found = self.manifest["status"].value_counts().to_dict() if len(self.manifest) else {}
-        self.counts = {s: int(found.get(s, 0)) for s in STATUSES}
+        found = Counter(r["status"] for r in self.rows)
+        self.counts = {s: found[s] for s in STATUSES}
 
     ok = property(lambda self: self.counts["ok"])
     skipped = property(lambda self: self.counts["skipped"])
     failed = property(lambda self: self.counts["failed"])
     refused = property(lambda self: self.counts["refused"])
-    total = property(lambda self: len(self.manifest))
+    total = property(lambda self: len(self.rows))
+
+    @functools.cached_property
+    def manifest(self) -> pd.DataFrame:
+        """The manifest as a DataFrame. pandas is imported here, on first use, so that the CLI (a rerun
+        over images already in place, above all) never pays the ~0.3-1 s it takes to import."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=MANIFEST_COLUMNS).astype(
+            {"bytes": "int64", "attempts": "int64", "mtime_ns": "int64"})
 
     @property
     def available(self) -> dict[str, Path]:
         """link -> image file, for every link whose image is on disk and valid."""
-        m = self.manifest[self.manifest["status"].isin(("ok", "skipped"))]
-        return {link: Path(p) for link, p in zip(m["image_link"], m["path"])}
+        return {r["image_link"]: Path(r["path"]) for r in self.rows if r["status"] in ("ok", "skipped")}
+
+    def why(self) -> str:
+        """The failed and refused links counted by kind of error ("HTTP 404 x3, timeout x1"), or ""."""
+        kinds = Counter(r["error"].split(":", 1)[0].split(" (", 1)[0] for r in self.rows
+                        if r["status"] in ("failed", "refused"))
+        return ", ".join(f"{k} x{n}" for k, n in kinds.most_common())
 
     def summary(self) -> str:
         c = self.counts
@@ -534,10 +601,9 @@ class DownloadReport:
                  + (f" ({self.duplicates} duplicates fetched once)" if self.duplicates else "")
                  + f" in {self.elapsed_s:.1f} s ({rate:.0f} img/s fetched)"
                  + (" -- INTERRUPTED" if self.interrupted else "")]
-        bad = self.manifest[self.manifest["status"].isin(("failed", "refused"))]
-        if len(bad):
-            kinds = Counter(e.split(":", 1)[0].split(" (", 1)[0] for e in bad["error"])
-            lines.append("  why: " + ", ".join(f"{k} x{n}" for k, n in kinds.most_common()))
+        why = self.why()
+        if why:
+            lines.append(f"  why: {why}")
         if self.manifest_path is not None:
             lines.append(f"  manifest: {self.manifest_path}")
         return "\n".join(lines)
@@ -559,14 +625,19 @@ def download(
     max_bytes: int = DEFAULTS["download"]["max_bytes"],
     max_pixels: int = DEFAULTS["download"]["max_pixels"],
     validate_threads: int = DEFAULTS["download"]["validate_threads"],
+    verify: bool = False,
+    summary: bool | None = None,
 ) -> DownloadReport:
     """Fetch every distinct link into `out_dir`; write the manifest (default `out_dir/manifest.csv`).
 
     The keyword names match the config's `download` section, so `download(links, d, **cfg["download"])`
     works. Processes sharing one `out_dir` (inference shards) should each pass their own `manifest_path`.
-    `progress`: show a progress bar and print the summary (stderr). `strict`: raise DownloadIncomplete
-    (after writing the manifest) when any link failed or was refused. Ctrl-C writes the manifest of
-    what was done (unfinished links: failed, "interrupted") and re-raises KeyboardInterrupt.
+    `progress`: show a progress bar; `summary`: print the summary (stderr; default: as `progress`).
+    `verify`: validate every file already present, even those the manifest being replaced recorded
+    valid with the same size and modification time (by default trusted unread). `strict`: raise
+    DownloadIncomplete (after writing the manifest) when any link failed or was refused. Ctrl-C
+    writes the manifest of what was done (unfinished links: failed, "interrupted") and re-raises
+    KeyboardInterrupt.
     """
     from tqdm import tqdm
 
@@ -581,6 +652,8 @@ def download(
                  max_bytes=int(max_bytes), max_pixels=int(max_pixels),
                  validate_threads=validate_threads or min(8, os.cpu_count() or 1))
 
+    mpath = Path(manifest_path) if manifest_path is not None else out_dir / "manifest.csv"
+    recorded = {} if verify else _recorded(mpath)
     rows: dict[str, _Task] = {}
     owner: dict[str, str] = {}  # file name (case-folded on case-insensitive disks) -> link owning it
     duplicates = 0
@@ -602,14 +675,16 @@ def download(
             continue
         owner[key] = link
         todo.append(task)
+    trusted = sum(_trust_recorded(t, recorded.get(t.link)) for t in todo if t.present)
     # Present files first: validating them is quick and the bar then shows the real fetch rate.
-    todo.sort(key=lambda t: not t.present)
+    fetch = sorted((t for t in todo if not t.status), key=lambda t: not t.present)
 
     interrupted = False
-    bar = tqdm(total=len(todo), unit="img", desc="download", disable=not progress, dynamic_ncols=True,
-               smoothing=0.05, file=sys.stderr)
+    bar = tqdm(total=len(todo), initial=trusted, unit="img", desc="download", disable=not progress,
+               dynamic_ncols=True, smoothing=0.05, file=sys.stderr)
     try:
-        _run_loop(todo, opts, bar)
+        if fetch:  # a rerun with every image in place starts no event loop and imports no aiohttp
+            _run_loop(fetch, opts, bar)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -622,19 +697,19 @@ def download(
             task.status = "failed"
             task.error = "interrupted: the run stopped before this link finished" + (
                 f" (last error: {task.error})" if task.error else "")
-    manifest = pd.DataFrame(
-        [{"image_link": t.link, "path": str(t.dest) if t.status in ("ok", "skipped") else "",
-          "status": t.status, "bytes": t.bytes if t.status in ("ok", "skipped") else 0,
-          "attempts": t.attempts, "error": t.error} for t in rows.values()],
-        columns=MANIFEST_COLUMNS,
-    ).astype({"bytes": "int64", "attempts": "int64"})
-    mpath = Path(manifest_path) if manifest_path is not None else out_dir / "manifest.csv"
-    from amlc.tables import write_csv
+    manifest = [{"image_link": t.link, "path": str(t.dest) if t.status in ("ok", "skipped") else "",
+                 "status": t.status, "bytes": t.bytes if t.status in ("ok", "skipped") else 0,
+                 "attempts": t.attempts, "error": t.error,
+                 "mtime_ns": t.mtime_ns if t.status in ("ok", "skipped") else 0} for t in rows.values()]
+    from amlc.tables import atomic_open
 
-    write_csv(manifest, mpath)
-    report = DownloadReport(manifest=manifest, manifest_path=mpath, elapsed_s=time.monotonic() - started,
+    with atomic_open(mpath, newline="") as fh:  # the csv module writes what pandas' to_csv would
+        writer = csv.DictWriter(fh, MANIFEST_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(manifest)
+    report = DownloadReport(rows=manifest, manifest_path=mpath, elapsed_s=time.monotonic() - started,
                             duplicates=duplicates, interrupted=interrupted)
-    if progress:
+    if progress if summary is None else summary:
         print(report.summary(), file=sys.stderr, flush=True)
     if interrupted:
         raise KeyboardInterrupt
@@ -678,7 +753,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m amlc.download",
         description="Fetch the images of a CSV's image_link column into a folder, validated and "
-                    "resumable, and write a manifest (image_link, path, status, bytes, attempts, error). "
+                    "resumable, and write a manifest (image_link, path, status, bytes, attempts, error, "
+                    "mtime_ns). "
                     "Exit 0 when the run finished (dead links are normal and listed in the manifest), "
                     "2 on bad input or an unwritable folder, 1 with --strict when a link failed, "
                     "130 when interrupted.")
@@ -697,7 +773,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-pixels", type=int,
                    help=f"reject images with more pixels than this (default {d['max_pixels']})")
     p.add_argument("--strict", action="store_true", help="exit 1 if any link failed or was refused")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar or summary")
+    p.add_argument("--verify", action="store_true",
+                   help="decode every image already in OUT again; by default a file the manifest "
+                        "recorded valid, with the same size and modification time, is trusted unread")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (the summary at the end is still printed)")
     return p
 
 
@@ -707,15 +787,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key in ("workers", "timeout", "retries", "max_bytes", "max_pixels"):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
-    from amlc.tables import read_csv
+    from amlc.tables import read_table
 
-    df = read_csv(args.input, required=["image_link"], what="input CSV", check_entities=False)
+    links = read_table(args.input, required=["image_link"], what="input CSV", check_entities=False,
+                       usecols=["image_link"])["image_link"]
     # SIGTERM (a batch scheduler, `kill`) stops as cleanly as Ctrl-C: manifest written, no partial file.
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        download(df["image_link"].tolist(), args.out, progress=not args.no_progress,
-                 manifest_path=args.manifest, strict=args.strict, **cfg)
+        download(links, args.out, progress=not args.no_progress, summary=True,
+                 manifest_path=args.manifest, strict=args.strict, verify=args.verify, **cfg)
     except DownloadIncomplete:
         return 1
     return 0

@@ -106,7 +106,7 @@ def read_table(path: str | os.PathLike, required: Iterable[str] = (), what: str 
     required = list(required)
     _open_checked(path, what)
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = path.read_bytes().decode("utf-8-sig")  # Excel's UTF-8 starts with a BOM; pandas drops it too
     except UnicodeDecodeError as exc:
         raise _not_utf8(exc, path, what) from None
     if "\0" in text:

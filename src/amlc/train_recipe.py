@@ -7,8 +7,9 @@ config is saved as OUT/config.yaml by every run, and each stage's folder says wh
     1 sample    OUT/sample.csv          train.csv's columns + index, split (train|val), target
                                         (amlc.sampling; with synthetic.n > 0 the rows come from
                                         OUT/synthetic/, images rendered by amlc.synthetic)
-    2 download  OUT/download/manifest.csv   image_link, path, status, bytes, attempts, error
-                                        (amlc.download; images in data.images_dir)
+    2 download  OUT/download/manifest.csv   image_link, path, status, bytes, attempts, error, mtime_ns
+                                        (amlc.download; images in data.images_dir); stops the run
+                                        when fewer than dataset.min_image_fraction of them are there
     3 dataset   OUT/dataset/            train.jsonl, val.jsonl, dataset.csv, dataset.json (amlc.swift_data)
     4 train     OUT/train/              sft_args.json, v*/checkpoint-N (the LoRA adapter), result.json
     5 merge     OUT/merged/             the LoRA merged into the base weights (Hugging Face folder)
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import shutil
 import sys
 import time
@@ -166,15 +168,22 @@ class Recipe:
     # ---- 2 download ----
     def stage_download(self) -> Path:
         download = _need("amlc.download", "the download stage")
+        share = self.cfg["dataset"]["min_image_fraction"]
+        if not 0 <= share <= 1:
+            raise InputError(f"dataset.min_image_fraction must be between 0 and 1, not {share}")
         sample = self._sample()
         links = sorted(set(sample["image_link"]))
         self.manifest_csv.parent.mkdir(parents=True, exist_ok=True)
         # The download section's keys are download()'s keyword names (amlc.download).
         report = download.download(links, self.images_dir, **self.cfg["download"], progress=self.progress,
                                    manifest_path=self.manifest_csv, strict=False)
-        m = report.manifest
-        ok = int(m["status"].isin(("ok", "skipped")).sum())
+        ok = report.ok + report.skipped
         self.log(f"download: {ok}/{len(links)} images on disk in {self.images_dir}")
+        need = max(1, math.ceil(share * len(links)))  # never train on no image at all
+        if links and ok < need:
+            raise InputError(f"download: {ok} of {len(links)} images on disk, training needs {need} "
+                             f"(dataset.min_image_fraction={share:g}): {report.failed} failed, "
+                             f"{report.refused} refused ({report.why()}); manifest: {self.manifest_csv}")
         return self.manifest_csv
 
     def image_path(self) -> Callable[[str], Path | None]:
