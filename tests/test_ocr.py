@@ -86,6 +86,20 @@ def test_usual_ocr_confusions_are_read_through():
     assert pick([box("Flavour 50g sachet", 300, 60), box("NET WT3.5 LBS", 300, 100)],
                 "item_weight") == "3.5 pound"
     assert pick([box("10-0.43OZ(12.3g)/EA|NETWT4.30Z(123g)", 300, 100)], "item_weight") == "123.0 gram"
+    assert pick([box("26.8ln", 300, 500, vertical=True), box("44.1ln 15.7ln", 300, 900)],
+                "height") == "26.8 inch"  # the i of "in" read as an l
+
+
+def test_a_spec_tables_unit_in_the_rows_name_goes_with_its_number():
+    boxes = [box("Product power (W): 1300W", 300, 100), box("Product voltage (V): 110", 300, 140),
+             box("Inner box: 422*422*345 mm", 300, 180)]
+    assert pick(boxes, "voltage") == "110.0 volt"
+    assert pick(boxes, "wattage") == "1300.0 watt"
+    assert pick([box("Weight (kg): 2.5", 300, 100)], "item_weight") == "2.5 kilogram"
+    from amlc.engines.ocr_rules import _fix_ocr
+
+    assert _fix_ocr("size (cm): 30 x 20") == "size (cm): 30 x 20"  # a size tuple is left whole
+    assert _fix_ocr("net wt (g): 250g") == "net wt (g): 250g"  # the number has its unit
 
 
 def test_grams_per_square_metre_are_item_weight_grams():
@@ -166,10 +180,13 @@ def test_tuple_assigns_by_its_letters():
     assert pick(other, "height") == "90.0 centimetre"
 
 
-def test_degree_sign_read_for_an_inch_mark_on_an_inch_drawing():
+def test_degree_sign_read_for_an_inch_mark_on_an_inch_drawing():  # and an asterisk
     boxes = [box('31.4°', 30, 300), box('38.1"', 400, 560)]
     assert "31.4 inch" in [c.prediction for c in candidates(boxes, "height")]
     assert candidates([box("180°", 30, 300)], "height") == []  # an angle, when nothing says inches
+    boxes = [box('31.4*', 30, 300), box('38.1"', 400, 560), box("422*345 mm", 400, 600)]
+    found = [c.prediction for c in candidates(boxes, "height")]
+    assert "31.4 inch" in found and "422.0 inch" not in found  # a mark after a number, not a times
 
 
 def test_named_dimensions_leave_the_unnamed_ones_unsure():

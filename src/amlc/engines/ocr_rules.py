@@ -217,7 +217,7 @@ def _line_runs(boxes: Sequence[Box]) -> list[list[int]]:
 
 
 _INCH_RE = re.compile(r'\d\s*(?:"|\'\'|in\b|inch)')
-_DEGREE_RE = re.compile(r"(\d)\s*°")
+_DEGREE_RE = re.compile(r"(\d)\s*(?:°|\*(?!\s*\d))")  # '31.4°' or '31.4*', not "422*345"
 _GLUED_LETTER_RE = re.compile(r"(?<![a-z0-9])([hwdl])(?=\d)")
 
 
@@ -232,6 +232,12 @@ _GE_RE = re.compile(r"(?<=\d)(\s?)ge(?![a-z])")
 # A label's name glued to its value ("NET WT3.5 LBS", "NETWT4.3OZ"): units rightly refuses a
 # number glued to letters ("B12", "X500"), so the name is parted from it
 _GLUED_NAME_RE = re.compile(r"(?<![a-z])(net\s?wt|wt|nw|gw|weight)([.:]?)(?=\d)")
+# "26.8ln": the i of "in" read as an l (no product prints a natural log after a number)
+_LN_RE = re.compile(r"(?<=\d)(\s?)ln\b")
+# Spec tables put the unit in the row's name: "Product voltage (V): 110", "Weight (kg): 2.5"; the
+# number then carries the unit (not when it has one, nor when it starts a "30 x 20" size)
+_UNIT_IN_NAME_RE = re.compile(r"\((?P<unit>[a-zμ. ]{1,8})\)\s*[:：=]?\s*(?P<number>\d[\d.,]*)"
+                              r"(?![\d.,]*\s*(?:[a-zμ\"'°]|[x*×]\s*\d))")
 
 
 def _fix_ocr(t: str) -> str:
@@ -245,6 +251,10 @@ def _fix_ocr(t: str) -> str:
         t = _GE_RE.sub(r"\1g", t)
     if "w" in t:
         t = _GLUED_NAME_RE.sub(r"\1\2 ", t)
+    if "ln" in t:
+        t = _LN_RE.sub(r"\1in", t)
+    if "(" in t:
+        t = _UNIT_IN_NAME_RE.sub(r": \g<number> \g<unit>", t)
     return t
 
 
@@ -324,8 +334,8 @@ def candidates(boxes: Sequence[Box], entity: str, range_policy: str = "max") -> 
     if entity == "item_weight" and any("gsm" in t for t in texts):
         texts = [_GSM_RE.sub(r"\1g", t) for t in texts]
     if entity in DIMENSIONS and any(_INCH_RE.search(t) for t in texts):
-        # the recogniser often reads the inch mark as a degree sign ("31.4°"); on a drawing that
-        # measures in inches elsewhere, a "degree" after a number is an inch
+        # the recogniser often reads the inch mark as a degree sign or an asterisk ("31.4°",
+        # "31.4*"); on a drawing that measures in inches elsewhere, such a mark after a number is an inch
         texts = [_DEGREE_RE.sub(r'\1"', t) for t in texts]
     if entity in DIMENSIONS:
         # "H35cm", "D10.5cm": a dimension's letter glued to its value; apart, units reads the value
