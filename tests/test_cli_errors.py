@@ -100,3 +100,15 @@ def test_sample_code_writes_a_valid_file(tmp_path, cli):
     check = cli("src/sanity.py", "--test_filename", tmp_path / "test.csv", "--output_filename",
                 tmp_path / "test_out.csv")
     assert check.returncode == 0, check.stdout
+
+
+def test_postprocessing_names_what_it_blanked(tmp_path, cli):
+    (tmp_path / "t.csv").write_text("index,image_link,group_id,entity_name\n0,a,1,voltage\n1,b,1,item_weight\n"
+                                    "2,c,1,item_weight\n3,d,1,width\n")
+    (tmp_path / "r.csv").write_text("index,prediction\n0,-5 volt\n1,2 500 g\n2,2 x 500 g\n3, 5  centimetre\n")
+    proc = cli("postprocessing.py", "--test_filename", tmp_path / "t.csv", "--input", tmp_path / "r.csv",
+               "--output_filename", tmp_path / "o.csv")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "o.csv").read_text().splitlines()[1:] == ["0,", "1,", "2,500.0 gram", "3,5 centimetre"]
+    assert "negative number:      1" in proc.stdout and "ambiguous number:     1" in proc.stdout
+    assert "reformatted:            2" in proc.stdout

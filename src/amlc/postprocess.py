@@ -27,7 +27,8 @@ from amlc.units import RANGE_POLICIES, normalize_ex
 if TYPE_CHECKING:
     import pandas as pd
 
-BLANK_REASONS = ("no number", "no unit", "unit not allowed", "range blanked")
+BLANK_REASONS = ("no number", "no unit", "unit not allowed", "range blanked", "negative number",
+                 "ambiguous number")
 
 
 @dataclass
