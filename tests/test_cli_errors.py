@@ -112,3 +112,32 @@ def test_postprocessing_names_what_it_blanked(tmp_path, cli):
     assert (tmp_path / "o.csv").read_text().splitlines()[1:] == ["0,", "1,", "2,500.0 gram", "3,5 centimetre"]
     assert "negative number:      1" in proc.stdout and "ambiguous number:     1" in proc.stdout
     assert "reformatted:            2" in proc.stdout
+
+
+def test_every_flag_has_both_spellings():
+    from amlc.errors import ArgumentParser
+
+    p = ArgumentParser(prog="x")
+    p.add_argument("--test_filename")
+    p.add_argument("--range-policy", default="max")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--val-fraction", type=float)
+    args = p.parse_args(["--test-filename", "t.csv", "--range_policy=min", "--val_fraction", "0.5"])
+    assert (args.test_filename, args.range_policy, args.val_fraction) == ("t.csv", "min", 0.5)
+    assert p.parse_args(["--test_filename", "u.csv"]).test_filename == "u.csv"
+    shown = p.format_help()
+    assert "--test_filename" in shown and "--test-filename" not in shown  # help: the declared name
+    assert "--range-policy" in shown and "--range_policy" not in shown
+
+
+@pytest.mark.parametrize("script,flag", [
+    ("postprocessing.py", ["--test-filename", "x.csv"]), ("postprocessing.py", ["--output-filename", "x.csv"]),
+    ("postprocessing.py", ["--range_policy", "max"]), ("postprocessing.py", ["--allow_missing"]),
+    ("src/sanity.py", ["--test-filename", "x.csv"]), ("src/sanity.py", ["--output-filename", "x.csv"]),
+    ("evaluate.py", ["--allow_missing"]), ("merge_csv.py", ["--fill_missing"]),
+    ("inference/tune_thresholds.py", ["--preds-dir", "x"]),
+])
+def test_the_other_spelling_is_no_usage_error(cli, script, flag):
+    # the flag reaches the command, which then asks for its other arguments (or reads the file)
+    proc = cli(script, *flag)
+    assert "unrecognized arguments" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

@@ -66,7 +66,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from amlc.config import DEFAULTS, load_config
-from amlc.errors import InputError, cli
+from amlc.errors import ArgumentParser, InputError, cli
 
 MANIFEST_COLUMNS = ["image_link", "path", "status", "bytes", "attempts", "error"]
 STATUSES = ("ok", "skipped", "failed", "refused")
@@ -675,7 +675,7 @@ def download_images(image_links, download_folder, allow_multiprocessing=True) ->
 
 def build_parser() -> argparse.ArgumentParser:
     d = DEFAULTS["download"]
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m amlc.download",
         description="Fetch the images of a CSV's image_link column into a folder, validated and "
                     "resumable, and write a manifest (image_link, path, status, bytes, attempts, error). "

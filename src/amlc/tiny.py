@@ -154,9 +154,9 @@ def build_qwen2vl_2b_random(out_dir: str | os.PathLike, *, seed: int = 0, dtype:
 
 
 def main(argv=None) -> int:
-    import argparse
+    from amlc.errors import ArgumentParser
 
-    p = argparse.ArgumentParser(description="Build a random-weight Qwen2-VL model folder offline.")
+    p = ArgumentParser(description="Build a random-weight Qwen2-VL model folder offline.")
     p.add_argument("out_dir")
     p.add_argument("--arch", choices=["tiny", "2b"], default="tiny",
                    help="tiny: ~10 M parameters for CPU tests; 2b: Qwen2-VL-2B's real shapes (GPU benches)")
@@ -170,4 +170,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from amlc.errors import cli
+
+    raise SystemExit(cli(main))
