@@ -266,3 +266,18 @@ def test_run_train_without_gpu_says_so(cli, tmp_path):
     r = cli("train/run.py", "--config", "configs/qwen2vl_2b.yaml", f"run.output_dir={tmp_path}", "--stage", "train",
             "train.require_gpu=false", "train.offline=true")
     assert r.returncode == 2 and "download it first" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_hub_model_that_cannot_be_fetched_says_how_to_get_it(cli, tmp_path):
+    # not offline by configuration, but no hub answers (here: a closed local port) and nothing cached:
+    # the message with the download command, not ms-swift's chained hub traceback
+    ds = tmp_path / "run" / "dataset"
+    ds.mkdir(parents=True)
+    (ds / "train.jsonl").write_text(json.dumps(swift_data.swift_row("width", tmp_path / "a.jpg", "1.0 inch")) + "\n")
+    env = {"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "0"}
+    r = cli("train/run.py", "--config", "configs/qwen2vl_2b.yaml", f"run.output_dir={tmp_path / 'run'}",
+            "--stage", "train", "train.require_gpu=false", env=env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    error = [line for line in r.stderr.splitlines() if not line.startswith("== stage")]
+    assert len(error) == 1 and error[0].startswith("error: model 'Qwen/Qwen2-VL-2B-Instruct' is not on disk")
+    assert "huggingface-cli download Qwen/Qwen2-VL-2B-Instruct" in error[0] and "ConnectError" in error[0]
