@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from amlc.paths import OUTPUTS_DIR, ROOT
+
 GOOD_TEST = "index,image_link,group_id,entity_name\n0,http://x/a.jpg,1,width\n1,http://x/b.jpg,1,voltage\n"
 GOOD_PRED = "index,prediction\n0,10 inch\n1,\n"
 GOOD_LABELS = "index,image_link,group_id,entity_name,entity_value\n0,http://x/a.jpg,1,width,10.0 inch\n1,http://x/b.jpg,1,voltage,\n"
@@ -95,11 +97,27 @@ def test_postprocessing_keeps_test_order_and_checks_indices(tmp_path, cli):
 
 def test_sample_code_writes_a_valid_file(tmp_path, cli):
     (tmp_path / "test.csv").write_text(GOOD_TEST)
-    proc = cli("sample_code.py", "--dataset", tmp_path)
+    proc = cli("sample_code.py", "--dataset", tmp_path, "--output", tmp_path / "out" / "test_out.csv")
     assert proc.returncode == 0, proc.stderr
     check = cli("src/sanity.py", "--test_filename", tmp_path / "test.csv", "--output_filename",
-                tmp_path / "test_out.csv")
+                tmp_path / "out" / "test_out.csv")
     assert check.returncode == 0, check.stdout
+
+
+def test_sample_code_never_writes_into_the_dataset_folder(tmp_path, cli):
+    # run from another folder, as a user might: the output goes under the project's outputs/
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "test.csv").write_text(GOOD_TEST)
+    default = OUTPUTS_DIR / "test_out.csv"
+    existed = default.exists()
+    proc = cli(ROOT / "sample_code.py", "--dataset", tmp_path / "ds", cwd=tmp_path)
+    try:
+        assert proc.returncode == 0, proc.stderr
+        assert sorted(p.name for p in (tmp_path / "ds").iterdir()) == ["test.csv"]
+        assert f"wrote {default}" in proc.stdout and default.exists()
+    finally:
+        if not existed:
+            default.unlink(missing_ok=True)
 
 
 def test_postprocessing_names_what_it_blanked(tmp_path, cli):
