@@ -118,6 +118,17 @@ COMMANDS = {
         lambda f: ["-m", "amlc.synthetic", "--out", f["outdir"], "--n", "2", "--workers", "1",
                    "--test_fraction", "0.5"],
         [], ["outdir"], [["--test-fraction", "2"]]),
+    "-m amlc.tiny": (lambda f: ["-m", "amlc.tiny", f["outdir"]], [], ["outdir"], []),
+    # the library modules behind the top-level scripts run as commands too
+    "-m amlc.postprocess": (
+        lambda f: ["-m", "amlc.postprocess", "--test_filename", f["test"], "--input", f["raw"],
+                   "--output_filename", f["out"]], [], ["out"], []),
+    "-m amlc.sanity": (
+        lambda f: ["-m", "amlc.sanity", "--test_filename", f["test"], "--output_filename", f["raw"]],
+        ["test"], [], []),
+    "-m amlc.evaluate": (
+        lambda f: ["-m", "amlc.evaluate", "--labels", f["labels"], "--predictions", f["raw"],
+                   "--metrics", f["out"].with_suffix(".json")], [], ["out"], []),
     "-m amlc.demo": (
         lambda f: ["-m", "amlc.demo", "--out", f["outdir"], "--n", "8"],
         [], ["outdir"], [["--shards", "0"]]),

@@ -148,14 +148,18 @@ def test_every_flag_has_both_spellings():
     assert "--range-policy" in shown and "--range_policy" not in shown
 
 
-@pytest.mark.parametrize("script,flag", [
-    ("postprocessing.py", ["--test-filename", "x.csv"]), ("postprocessing.py", ["--output-filename", "x.csv"]),
-    ("postprocessing.py", ["--range_policy", "max"]), ("postprocessing.py", ["--allow_missing"]),
-    ("src/sanity.py", ["--test-filename", "x.csv"]), ("src/sanity.py", ["--output-filename", "x.csv"]),
-    ("evaluate.py", ["--allow_missing"]), ("merge_csv.py", ["--fill_missing"]),
-    ("inference/tune_thresholds.py", ["--preds-dir", "x"]),
+@pytest.mark.parametrize("argv", [
+    ["postprocessing.py", "--test-filename", "t.csv", "--input", "r.csv", "--output-filename", "o.csv",
+     "--range_policy", "max", "--allow_missing"],
+    ["src/sanity.py", "--test-filename", "t.csv", "--output-filename", "o.csv"],
+    ["evaluate.py", "--labels", "l.csv", "--predictions", "p.csv", "--allow_missing"],
+    ["merge_csv.py", "--input-dir", "d", "--test-filename", "t.csv", "--output-filename", "o.csv",
+     "--fill_missing"],
+    ["inference/tune_thresholds.py", "--input", "l.csv", "--preds-dir", "d"],
+    ["-m", "amlc.sampling", "--input", "t.csv", "--output", "o.csv", "--val_fraction", "0.1"],
 ])
-def test_the_other_spelling_is_no_usage_error(cli, script, flag):
-    # the flag reaches the command, which then asks for its other arguments (or reads the file)
-    proc = cli(script, *flag)
-    assert "unrecognized arguments" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+def test_the_other_spelling_is_no_usage_error(cli, tmp_path, argv):
+    # every flag reaches the command, which then finds that the files do not exist
+    script = argv[:2] if argv[0] == "-m" else [ROOT / argv[0]]
+    proc = cli(*script, *argv[len(script):], cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "not found" in proc.stderr, proc.stderr

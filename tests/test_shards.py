@@ -150,6 +150,8 @@ def test_retried_rows_are_dropped_and_rewritten_without_a_duplicate(tmp_path):
         w.append(rows)
     kept = [line for line in path.read_bytes().splitlines(keepends=True) if json.loads(line)["index"] in (0, 2, 4, 6)]
     assert [r["index"] for r in rows if needs_retry(r)] == [1, 3, 5]
+    assert needs_retry(rec(9, prediction="", reason="unreadable image"))  # the OCR engine's word for it
+    assert not needs_retry(rec(9, prediction="", reason="no mention"))
     with ShardWriter(path, fields=("index", "prediction", "reason")) as w:
         assert w.drop([r["index"] for r in w.existing if needs_retry(r)]) == 3
         assert w.done == {0, 2, 4, 6} and [r["index"] for r in w.existing] == [0, 2, 4, 6]

@@ -36,7 +36,8 @@ so the file never holds a duplicate or a torn line after a resume. A damaged lin
 edit, a disk fault) is an error naming the line, never silently dropped.
 
 Retries. A row left empty for want of its input or by a failure (`needs_retry`: reasons image_missing,
-download_failed, image_undecodable, error: ...) is not done: a rerun predicts it again. Its old line
+download_failed, image_undecodable, error: ..., and the engines' like them) is not done: a rerun
+predicts it again. Its old line
 is removed first by rewriting the file without it (`ShardWriter.drop`: a new file, locked and
 fsynced, renamed over the old one), so the file keeps one line per row and every reader stays as is.
 
@@ -66,8 +67,11 @@ SHARD_RE = re.compile(r"^shard-(\d+)-of-(\d+)\.jsonl$")
 FIELDS = ("index", "entity_name", "prediction", "candidate", "confidence", "raw", "reason", "engine",
           "seconds")
 # Why an empty row may read differently next time: its image was absent, failed or broken, or the engine
-# failed on it. Answers and the engine's own blanks (nothing found, below threshold...) are final.
-RETRY_REASONS = ("image_missing", "download_failed", "image_undecodable", "error")
+# failed on it (the runner's reasons, then the engines' own: the vlm engine's "error: ...", the OCR
+# engine's "missing image", "unreadable image" and "rules error"). Answers and the engines' real
+# blanks (nothing found, no mention, below threshold...) are final.
+RETRY_REASONS = ("image_missing", "download_failed", "image_undecodable", "error", "missing image",
+                 "unreadable image", "rules error")
 
 
 def needs_retry(record: Mapping[str, Any]) -> bool:

@@ -103,13 +103,14 @@ def _config(spec: dict[str, Any]):
 
 def _save(spec: dict[str, Any], out_dir: Path, *, seed: int, dtype: str, max_pixels: int,
           device: str = "cpu") -> Path:
+    from amlc.tables import make_dirs
+
+    out_dir = make_dirs(out_dir, "model folder")  # before the slow imports: a bad path fails at once
     import torch
     from transformers import GenerationConfig, Qwen2VLForConditionalGeneration, Qwen2VLImageProcessorPil
 
     from amlc import swift_plugin
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     config = _config(spec)
     with torch.device(device):  # a 2B model is initialised on the GPU in seconds, on CPU in minutes
