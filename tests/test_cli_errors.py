@@ -76,12 +76,18 @@ def test_help_explains_every_flag(cli, script):
             assert not flag_only or not lines[i + 1].startswith("-"), (script, line)
 
 
-def test_postprocessing_keeps_test_order_and_checks_indices(tmp_path, cli):
-    (tmp_path / "t.csv").write_text("index,image_link,group_id,entity_name\n5,a,1,width\n2,b,1,voltage\n"
-                                    "9,c,1,item_volume\n")
-    (tmp_path / "r.csv").write_text("index,prediction\n9,16 oz\n2,100-240V\n5,37\"\n")
-    proc = cli("postprocessing.py", "--test_filename", tmp_path / "t.csv", "--input", tmp_path / "r.csv",
+def _postprocess(cli, tmp_path, entities: list[tuple[int, str]], raw: str):
+    """postprocessing.py over a test file of (index, entity) rows and raw predictions; -> tmp/o.csv."""
+    (tmp_path / "t.csv").write_text("index,image_link,group_id,entity_name\n" +
+                                    "".join(f"{i},x{i},1,{e}\n" for i, e in entities))
+    (tmp_path / "r.csv").write_text("index,prediction\n" + raw)
+    return cli("postprocessing.py", "--test_filename", tmp_path / "t.csv", "--input", tmp_path / "r.csv",
                "--output_filename", tmp_path / "o.csv")
+
+
+def test_postprocessing_keeps_test_order_and_checks_indices(tmp_path, cli):
+    proc = _postprocess(cli, tmp_path, [(5, "width"), (2, "voltage"), (9, "item_volume")],
+                        "9,16 oz\n2,100-240V\n5,37\"\n")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "o.csv").read_text().splitlines() == [
         "index,prediction", "5,37.0 inch", "2,240.0 volt", "9,16.0 fluid ounce"]
@@ -121,11 +127,8 @@ def test_sample_code_never_writes_into_the_dataset_folder(tmp_path, cli):
 
 
 def test_postprocessing_names_what_it_blanked(tmp_path, cli):
-    (tmp_path / "t.csv").write_text("index,image_link,group_id,entity_name\n0,a,1,voltage\n1,b,1,item_weight\n"
-                                    "2,c,1,item_weight\n3,d,1,width\n")
-    (tmp_path / "r.csv").write_text("index,prediction\n0,-5 volt\n1,2 500 g\n2,2 x 500 g\n3, 5  centimetre\n")
-    proc = cli("postprocessing.py", "--test_filename", tmp_path / "t.csv", "--input", tmp_path / "r.csv",
-               "--output_filename", tmp_path / "o.csv")
+    proc = _postprocess(cli, tmp_path, [(0, "voltage"), (1, "item_weight"), (2, "item_weight"), (3, "width")],
+                        "0,-5 volt\n1,2 500 g\n2,2 x 500 g\n3, 5  centimetre\n")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "o.csv").read_text().splitlines()[1:] == ["0,", "1,", "2,500.0 gram", "3,5 centimetre"]
     assert "negative number:      1" in proc.stdout and "ambiguous number:     1" in proc.stdout

@@ -128,3 +128,17 @@ def test_an_output_that_cannot_be_written_is_an_input_error(tmp_path):
     finally:
         ro.chmod(0o755)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "ro"]  # no temporary file left
+
+
+def test_read_text_errors_name_the_file(tmp_path):
+    from amlc.tables import read_text
+
+    with pytest.raises(InputError, match="styles file not found"):
+        read_text(tmp_path / "none.json", "styles file")
+    with pytest.raises(InputError, match="config file is a folder"):
+        read_text(tmp_path, "config file")
+    (tmp_path / "latin.yaml").write_bytes(b"name: caf\xe9\n")
+    with pytest.raises(InputError, match=r"not UTF-8 text \(byte 0xe9 at offset 9\)"):
+        read_text(tmp_path / "latin.yaml", "config file")
+    (tmp_path / "bom.yaml").write_bytes("\ufeffname: x\n".encode())
+    assert read_text(tmp_path / "bom.yaml") == "name: x\n"
