@@ -62,8 +62,9 @@ post: $(STAMP) ## OUT/raw.csv -> OUT/submission.csv (every row valid for its ent
 sanity: $(STAMP) ## the organisers' checks on OUT/submission.csv
 	$(PY) src/sanity.py --test_filename $(TEST) --output_filename $(OUT)/submission.csv
 
-evaluate: $(STAMP) ## F1 of OUT/submission.csv against LABELS (a CSV with entity_value), with the report
-	$(PY) evaluate.py --labels $(LABELS) --raw $(OUT)/raw.csv --predictions $(OUT)/submission.csv --metrics $(OUT)/metrics.json --report $(OUT)/report.html
+evaluate: $(STAMP) ## F1 of OUT/submission.csv against LABELS (a CSV with entity_value), with the report (IMAGES: thumbnails)
+	$(if $(LABELS),,$(error set LABELS=path/to/labels.csv (a CSV with index, entity_name, entity_value)))
+	$(PY) evaluate.py --labels $(LABELS) --raw $(OUT)/raw.csv --predictions $(OUT)/submission.csv --metrics $(OUT)/metrics.json --report $(OUT)/report.html $(if $(IMAGES),--images $(IMAGES))
 
 bench-ocr: $(STAMP) ## OCR engine vs first-mention baseline: F1 and s/photo on ../shared dev sets (~30 min)
 	$(PY) bench/bench_ocr.py

@@ -21,11 +21,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "src
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="merge_csv.py", description=__doc__.splitlines()[0],
+    from amlc.errors import ArgumentParser
+
+    p = ArgumentParser(prog="merge_csv.py", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="\n".join(__doc__.splitlines()[2:]))
     p.add_argument("--config", metavar="YAML",
-                   help="config for the defaults below and for --rethreshold (its inference.thresholds)")
+                   help="config for the defaults below and for --rethreshold (its inference.thresholds; "
+                        "thresholds that differ from the run's are refused without --rethreshold)")
     p.add_argument("--input_dir", "--input-dir", dest="input_dir", metavar="DIR",
                    help="folder of shard-K-of-N.jsonl files (one split); default: inference.preds_dir, "
                         "else <run.output_dir>/preds")
@@ -41,8 +44,40 @@ def build_parser() -> argparse.ArgumentParser:
                         "config's inference.thresholds (e.g. thresholds tuned on validation after the "
                         "run) instead of keeping the ones applied at inference time")
     p.add_argument("overrides", nargs="*", metavar="key=value",
-                   help="config overrides, e.g. inference.thresholds={voltage: 0.5}")
+                   help="config overrides, e.g. inference.thresholds={voltage: 0.5} (with --rethreshold)")
     return p
+
+
+def _refuse_unapplied_thresholds(cfg, overrides, input_dir) -> None:
+    """Thresholds asked for without --rethreshold would be silently ignored: say so instead.
+
+    Asked for: an inference.thresholds override, or a --config whose thresholds differ from the ones
+    the shards were run with (their saved shard-K-of-N.config.yaml).
+    """
+    from pathlib import Path
+
+    from amlc.config import read_yaml
+    from amlc.errors import InputError
+    from amlc.inference import check_thresholds
+    from amlc.tables import read_text
+
+    hint = ("thresholds are applied at merge time only with --rethreshold (every prediction is then "
+            "recomputed from the engine's answer and confidence); add --rethreshold")
+    for text in overrides:
+        if text.split("=", 1)[0].strip().startswith("inference.thresholds"):
+            raise InputError(f"the override {text!r} would be ignored: {hint}, or drop it")
+    wanted = check_thresholds(cfg["inference"]["thresholds"])
+    if not wanted:
+        return
+    saved = sorted(Path(input_dir).glob("shard-*-of-*.config.yaml")) if Path(input_dir).is_dir() else []
+    applied = []
+    for path in saved:
+        data = read_yaml(read_text(path, "shard config"), path)
+        section = data.get("inference") if isinstance(data, dict) else None
+        applied.append(check_thresholds(section.get("thresholds") or {}) if isinstance(section, dict) else None)
+    if not applied or any(a != wanted for a in applied):
+        raise InputError(f"the config's inference.thresholds ({wanted}) are not the ones the shards were "
+                         f"run with ({applied[0] if applied else 'unknown'}): {hint}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -54,6 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     input_dir = args.input_dir or preds_dir(cfg)
     test = args.test_filename or resolve_path(cfg["data"]["test_csv"])
     output = args.output_filename or resolve_path(cfg["run"]["output_dir"]) / "raw.csv"
+    if not args.rethreshold:
+        _refuse_unapplied_thresholds(cfg, args.overrides, input_dir)
     thresholds = cfg["inference"]["thresholds"] if args.rethreshold else None
     result, frame = merge_to_csv(input_dir, test, output, fill_missing=args.fill_missing,
                                  thresholds=thresholds)

@@ -42,8 +42,9 @@ inference.thresholds.voltage=0.5 inference.prefetch_workers=8.
 
 def build_parser() -> argparse.ArgumentParser:
     from amlc.engines import ENGINES
+    from amlc.errors import ArgumentParser
 
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="inference/run.py", description=__doc__.splitlines()[0], epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", metavar="YAML", help="config file over the defaults (configs/*.yaml)")
@@ -66,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "else <run.output_dir>/preds")
     p.add_argument("--no-download", action="store_true",
                    help="do not fetch missing images: their rows get an empty prediction "
-                        "(reason image_missing); same as inference.download=false")
+                        "(reason image_missing) and are tried again by the next run; the --images "
+                        "folder must exist; same as inference.download=false")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (the summary still prints)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. inference.batch_size=64")
     return p

@@ -22,7 +22,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="inference/tune_thresholds.py", description=__doc__.splitlines()[0],
+    from amlc.errors import ArgumentParser
+
+    p = ArgumentParser(prog="inference/tune_thresholds.py", description=__doc__.splitlines()[0],
                                 epilog="\n".join(__doc__.splitlines()[2:]),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--input", required=True, metavar="CSV",

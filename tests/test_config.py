@@ -72,3 +72,48 @@ def test_atomic_writes_get_normal_permissions(tmp_path):
     os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
     assert path.read_text() == "hello" and not list(tmp_path.glob(".x.txt.*"))
+
+
+def test_yaml_errors_say_file_line_and_column(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  learning_rate: 1e-4\n   lora_rank: 8\n")
+    with pytest.raises(InputError) as exc:
+        load_config(bad, defaults=DEFAULTS)
+    assert str(exc.value).startswith(f"{bad}:3:13: not valid YAML: mapping values are not allowed here")
+    bad.write_bytes(b"train:\n  name: caf\xe9\n")
+    with pytest.raises(InputError, match="not UTF-8 text"):
+        load_config(bad, defaults=DEFAULTS)
+
+
+@pytest.mark.parametrize("override,message", [
+    ("train.learning_rate=-1", "'train.learning_rate' must be > 0, got -1"),
+    ("train.learning_rate=0", "must be > 0"),
+    ("train.max_steps=0", "'train.max_steps' must be >= 1 or -1"),
+    ("train.batch_size=0", "'train.batch_size' must be >= 1"),
+    ("train.lora_dropout=1", r"must be in \[0, 1\)"),
+    ("sample.fraction=0", r"must be in \(0, 1\]"),
+    ("sample.val_fraction=1", r"must be in \[0, 1\)"),
+    ("download.workers=0", "'download.workers' must be >= 1"),
+    ("download.timeout=0", "must be > 0"),
+    ("run.seed=-1", "'run.seed' must be in"),
+    ("ocr.text_score=1.5", r"must be in \[0, 1\]"),
+    ("vlm.gpu_memory_utilization=0", r"must be in \(0, 1\]"),
+    ("inference.batch_size=0", "'inference.batch_size' must be >= 1"),
+    ("train.torch_dtype=fp8", "'train.torch_dtype' must be one of auto, bfloat16, float16, float32"),
+    ("postprocess.range_policy=middle", "must be one of max, min, first, blank"),
+    ("inference.engine=tesseract", "'inference.engine' must be one of ocr, vlm"),
+    ("validate.model=best", "must be one of quantized, merged, adapter"),
+])
+def test_values_are_checked_when_the_config_is_loaded(override, message):
+    # the real defaults: a wrong value fails here, not in torch or ms-swift minutes later
+    with pytest.raises(InputError, match=message):
+        load_config(None, [override])
+
+
+def test_the_shipped_configs_and_edge_values_pass():
+    from amlc.paths import CONFIGS_DIR
+
+    for name in ("qwen2vl_2b.yaml", "smoke.yaml"):
+        load_config(CONFIGS_DIR / name)
+    load_config(None, ["train.max_steps=-1", "sample.size=null", "ocr.reread_det_limit_side=-1",
+                       "sample.val_fraction=0", "train.warmup_ratio=1"])

@@ -41,3 +41,15 @@ def test_demo_runs_every_stage_and_agrees_with_itself(tmp_path, cli):
 def test_demo_rejects_bad_arguments(cli):
     proc = cli("-m", "amlc.demo", "--n", "3")
     assert proc.returncode == 2 and proc.stderr.startswith("error:") and "Traceback" not in proc.stderr
+
+
+def test_demo_never_deletes_a_folder_it_did_not_make(tmp_path, cli):
+    mine = tmp_path / "thesis"
+    mine.mkdir()
+    (mine / "chapter1.tex").write_text("precious")
+    proc = cli("-m", "amlc.demo", "--n", "8", "--out", mine)
+    assert proc.returncode == 2 and "did not write" in proc.stderr and "Traceback" not in proc.stderr
+    assert (mine / "chapter1.tex").read_text() == "precious"
+    (tmp_path / "file").write_text("x")
+    proc = cli("-m", "amlc.demo", "--n", "8", "--out", tmp_path / "file")
+    assert proc.returncode == 2 and proc.stderr.startswith("error: --out is a file")

@@ -303,3 +303,18 @@ def test_run_stops_after_download_when_too_few_images(cli, tmp_path):
         assert r.returncode == 2 and "0 of 3 images on disk, training needs 1" in r.stderr, r.stderr
         r = cli(*args, "--stage", "download", "dataset.min_image_fraction=1.5")
         assert r.returncode == 2 and "between 0 and 1" in r.stderr
+
+
+def test_a_hub_model_that_cannot_be_fetched_says_how_to_get_it(cli, tmp_path):
+    # not offline by configuration, but no hub answers (here: a closed local port) and nothing cached:
+    # the message with the download command, not ms-swift's chained hub traceback
+    ds = tmp_path / "run" / "dataset"
+    ds.mkdir(parents=True)
+    (ds / "train.jsonl").write_text(json.dumps(swift_data.swift_row("width", tmp_path / "a.jpg", "1.0 inch")) + "\n")
+    env = {"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "0"}
+    r = cli("train/run.py", "--config", "configs/qwen2vl_2b.yaml", f"run.output_dir={tmp_path / 'run'}",
+            "--stage", "train", "train.require_gpu=false", env=env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    error = [line for line in r.stderr.splitlines() if not line.startswith("== stage")]
+    assert len(error) == 1 and error[0].startswith("error: model 'Qwen/Qwen2-VL-2B-Instruct' is not on disk")
+    assert "huggingface-cli download Qwen/Qwen2-VL-2B-Instruct" in error[0] and "ConnectError" in error[0]

@@ -35,7 +35,7 @@ from amlc.inference import (
     tune_from_preds,
     tune_thresholds,
 )
-from amlc.shards import read_shard, shard_bounds, shard_path
+from amlc.shards import needs_retry, read_shard, shard_bounds, shard_path
 from amlc.tables import read_csv
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -185,18 +185,56 @@ def test_resume_after_a_crash_predicts_each_row_once(tmp_path, fake_engine, monk
     assert written == list(expected)[:9]  # three whole batches, nothing of the fourth
     monkeypatch.delenv("FAKE_ENGINE_CRASH_AFTER")
     summary = run_shard(cfg, 0, 1, **kw)
-    assert (summary.done_before, summary.predicted_now, summary.rows) == (9, 21, 30)
+    # rows 4, 7 and 8 of the first batches ended without a usable image: tried again
+    assert (summary.done_before, summary.predicted_now, summary.rows) == (6, 24, 30)
     assert sorted(read_shard(shard_path(preds, 0, 1)).indices) == sorted(expected)
     saw = [int(x) for x in fake_engine.read_text().split()]
     assert len(saw) == len(set(saw))  # the engine never saw a row twice
 
-    # A finished shard reruns without loading the engine at all.
+    # A finished shard reruns without loading the engine at all: only its three image-less rows are
+    # tried again, and they still have no image.
     import amlc.engines
 
     monkeypatch.setitem(amlc.engines.ENGINES, "fake", "no_such_module_anywhere")
     again = run_shard(cfg, 0, 1, **kw)
-    assert (again.done_before, again.predicted_now) == (30, 0)
+    assert (again.done_before, again.predicted_now) == (27, 3)
     assert again.non_empty == summary.non_empty
+
+
+def test_rows_without_their_image_are_retried_by_a_rerun(tmp_path, fake_engine, monkeypatch):
+    csv, images, remote, expected = make_dataset(tmp_path, n_rows=12)
+    preds = tmp_path / "preds"
+    kw = dict(input_csv=csv, images_dir=images, output_dir=preds, downloader=infer_fakes,
+              progress=False, log=lambda m: None)
+    first = run_shard(config(download=False), 0, 1, **kw)
+    assert first.empty_by_reason == {"image_missing": 2, "no_image_link": 1, "image_undecodable": 1}
+    # the missing images arrive (the right folder, the network back): a rerun predicts those rows,
+    # and only those; rows the engine answered or blanked itself, and the link-less one, are done
+    (images / "remote4.png").write_bytes((remote / "remote4.png").read_bytes())
+    infer_fakes.make_image(images / "broken8.png", 9, 200)
+    fake_engine.write_text("")
+    again = run_shard(config(download=False), 0, 1, **kw)
+    assert (again.done_before, again.predicted_now) == (9, 3)
+    assert sorted(int(x) for x in fake_engine.read_text().split()) == [1000 + 3 * 4, 1000 + 3 * 8]
+    assert again.empty_by_reason.get("image_missing") == 1  # gone7 is still gone
+    contents = read_shard(shard_path(preds, 0, 1))  # raises on a repeated index
+    assert sorted(contents.indices) == sorted(expected) and not contents.torn_bytes
+    by_index = {r["index"]: r for r in contents.records}
+    assert by_index[1000 + 3 * 4]["prediction"] == expected[1000 + 3 * 4]["value"]
+    assert by_index[1000 + 3 * 8]["prediction"] == "9.0 " + infer_fakes.unit_for(expected[1000 + 3 * 8]["entity"])
+    # the merge reads the rewritten file as any other
+    result, frame = merge_to_csv(preds, csv, tmp_path / "raw.csv")
+    assert frame["index"].tolist() == list(expected) and result.filled == 0
+    assert frame.set_index("index").loc[1000 + 3 * 4, "prediction"] == expected[1000 + 3 * 4]["value"]
+    assert not list(preds.glob(".*.tmp"))
+
+
+def test_a_missing_image_folder_is_an_error_when_not_downloading(tmp_path, fake_engine):
+    csv, images, _, _ = make_dataset(tmp_path, n_rows=6)
+    with pytest.raises(InputError, match="image folder not found: .*typo"):
+        run_shard(config(download=False), 0, 1, input_csv=csv, images_dir=tmp_path / "typo",
+                  output_dir=tmp_path / "p", downloader=infer_fakes, progress=False, log=lambda m: None)
+    assert not (tmp_path / "p").exists()
 
 
 def test_refuses_to_mix_inputs_or_engines(tmp_path, fake_engine):
@@ -435,6 +473,22 @@ def test_cli_shards_from_a_slurm_array_then_merge(tmp_path):
     others = [i for i in expected if i not in weights]
     assert again.loc[others, "prediction"].tolist() == out.set_index("index").loc[others, "prediction"].tolist()
 
+    # ... and never silently ignored without --rethreshold: an override, or a config whose
+    # thresholds are not the run's, is refused with the flag to add
+    before = raw.read_bytes()
+    thresholds_yaml = tmp_path / "th.yaml"
+    thresholds_yaml.write_text("inference:\n  thresholds: {item_weight: 0.6}\n")
+    for extra in (["inference.thresholds.item_weight=0.6"], ["--config", thresholds_yaml]):
+        proc = run_cli(["--input_dir", tmp_path / "preds", "--test_filename", csv, "--output_filename", raw,
+                        *extra], cli_env(tmp_path), script=ROOT / "merge_csv.py")
+        assert proc.returncode == 2 and "--rethreshold" in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and raw.read_bytes() == before
+    # the thresholds the shards were run with (none here) are no change: accepted
+    (tmp_path / "same.yaml").write_text("inference:\n  thresholds: {}\n")
+    proc = run_cli(["--input_dir", tmp_path / "preds", "--test_filename", csv, "--output_filename", raw,
+                    "--config", tmp_path / "same.yaml"], cli_env(tmp_path), script=ROOT / "merge_csv.py")
+    assert proc.returncode == 0, proc.stderr
+
 
 def test_cli_tune_thresholds(tmp_path):
     csv, images, remote, _ = make_dataset(tmp_path, n_rows=45, with_truth=True)
@@ -495,16 +549,18 @@ def test_kill_9_and_resume_leave_no_duplicate_gap_or_torn_line(tmp_path):
         proc.wait()
         contents = read_shard(shard0)  # raises on a duplicate or a damaged line
         assert len(contents.records) >= max(seen, kill_at)
-        assert contents.indices == mine[:len(contents.records)]  # a prefix: no gap
+        # the first rows of the shard, none missing (rows retried after a failed image come later)
+        assert sorted(contents.indices, key=mine.index) == mine[:len(contents.records)]
         seen = len(contents.records)
-    assert seen < len(mine)
+        retried = sum(needs_retry(r) for r in contents.records)
+    assert seen < len(mine) and retried == 2  # gone7 (never downloadable) and broken8, every run
 
     final = run_cli([*args, "--shard", "0"], env)
     assert final.returncode == 0, final.stderr
-    assert f"done before {seen:,}" in final.stdout
+    assert f"done before {seen - retried:,}" in final.stdout
     data = shard0.read_bytes()
     assert data.endswith(b"\n")
-    assert [json.loads(line)["index"] for line in data.splitlines()] == mine
+    assert sorted((json.loads(line)["index"] for line in data.splitlines()), key=mine.index) == mine
     out, err = other.communicate(timeout=120)
     assert other.returncode == 0, err
 

@@ -21,6 +21,15 @@ def test_outcomes():
     assert outcome(float("nan"), "") == "tn"
 
 
+def test_what_the_parser_rejects_never_matches():
+    # the leaderboard reads a submission through the organisers' parser: these cannot be a TP
+    assert outcome("[100.0, 240.0] volt", "[100.0, 240.0] volt") == "fp"
+    assert outcome("1080.0 horsepower", "1080.0 horsepower") == "fp"
+    assert outcome("10 kilogram to 15 kilogram", "10 kilogram to 15 kilogram") == "fp"
+    assert outcome("37 inches", "37.0 inch|94.0 centimetre", acceptable=True) == "fp"
+    assert outcome("37 inch", "37.0 inch|94.0 centimetre", acceptable=True) == "tp"
+
+
 def test_hand_computed_f1():
     preds = ["1.0 gram", "2.0 gram", "", "", "5.0 volt", "6.0 watt"]
     truth = ["1.0 gram", "3.0 gram", "4.0 gram", "", "", "6.0 watt"]
@@ -83,3 +92,42 @@ def test_value_f1_counts_formatting_as_a_match(tmp_path, cli):
     m = json.loads((tmp_path / "m.json").read_text())
     assert m["f1"] == 0.0 and m["value_f1"] == 1.0
     assert "F1 1.0000)" in proc.stdout and proc.stdout.strip().splitlines()[-1] == "F1 0.0000"
+
+
+def test_evaluate_says_what_the_leaderboard_would_reject(tmp_path, cli):
+    (tmp_path / "labels.csv").write_text(
+        "index,entity_name,entity_value\n0,item_weight,1400 milligram\n1,item_weight,1.7 kilogram\n"
+        "2,voltage,\"[100.0, 240.0] volt\"\n3,width,5.0 centimetre\n")
+    (tmp_path / "p.csv").write_text('index,prediction\n0,1400 mg\n1,60 ounce/1.7 kilogram\n'
+                                    '2,"[100.0, 240.0] volt"\n3,5.0 centimetre\n')
+    proc = cli("evaluate.py", "--labels", tmp_path / "labels.csv", "--predictions", tmp_path / "p.csv",
+               "--metrics", tmp_path / "m.json")
+    assert proc.returncode == 0, proc.stderr
+    warning = proc.stderr.strip().splitlines()
+    assert len(warning) == 1 and warning[0].startswith("warning: 3 prediction(s)"), warning
+    assert "line 2, '1400 mg'" in warning[0] and "scored as wrong answers" in warning[0]
+    m = json.loads((tmp_path / "m.json").read_text())
+    # the bracketed range equals its truth as text, but the parser rejects it: 1 tp, 3 fp
+    assert m["rejected"] == 3 and m["f1"] == pytest.approx(2 * 0.25 * 1 / 1.25)
+
+
+def test_evaluate_images_must_exist(tmp_path, cli):
+    (tmp_path / "labels.csv").write_text("index,entity_name,entity_value\n0,width,5.0 centimetre\n")
+    (tmp_path / "p.csv").write_text("index,prediction\n0,5.0 centimetre\n")
+    proc = cli("evaluate.py", "--labels", tmp_path / "labels.csv", "--predictions", tmp_path / "p.csv",
+               "--report", tmp_path / "r.html", "--images", tmp_path / "typo")
+    assert proc.returncode == 2 and proc.stderr.strip() == f"error: image folder not found: {tmp_path / 'typo'}"
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_make_evaluate_wants_labels_and_passes_images():
+    import subprocess
+
+    from amlc.paths import ROOT
+
+    # -n: print the commands, run nothing (not even the .venv setup)
+    proc = subprocess.run(["make", "-n", "evaluate"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode != 0 and "set LABELS=path/to/labels.csv" in proc.stderr
+    proc = subprocess.run(["make", "-n", "evaluate", "LABELS=l.csv", "IMAGES=some/images"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and "--labels l.csv" in proc.stdout and "--images some/images" in proc.stdout

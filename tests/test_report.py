@@ -34,11 +34,16 @@ METRIC_CELL = re.compile(r'data-metric="(\w+)" data-entity="([^"]+)">([^<]+)<')
     ("", "37.0 inch", "height", "missing image", "missing image"),
     ("", "37.0 inch", "height", "image not found (HTTP 404)", "missing image"),
     ("12.0 volt", "", "voltage", "", "false alarm"),
-    ("500 grams", "500.0 gram", "item_weight", "", "invalid format"),  # organisers reject "grams"
-    ("5.0 volt", "37.0 inch", "width", "", "invalid format"),  # a unit width never allows
-    ("5.0 volt", "", "width", "", "invalid format"),
-    ("500 gram", "500.0 gram", "item_weight", "", "invalid format"),  # right, but not exactly written
-    ("[1.0, 2.0] volt", "2.0 volt", "voltage", "", "invalid format"),
+    ("500 grams", "500.0 gram", "item_weight", "", "rejected by parser"),  # organisers reject "grams"
+    ("1400 mg", "1400 milligram", "item_weight", "", "rejected by parser"),
+    ("5.0 volt", "37.0 inch", "width", "", "wrong unit"),  # a unit width never allows
+    ("5.0 volt", "", "width", "", "false alarm"),
+    ("500 gram", "500.0 gram", "item_weight", "", "formatting miss"),  # right, but not exactly written
+    ("1400.0 milligram", "1400 milligram", "item_weight", "", "formatting miss"),
+    ("[1.0, 2.0] volt", "2.0 volt", "voltage", "", "rejected by parser"),
+    ("[1.0, 2.0] volt", "[1.0, 2.0] volt", "voltage", "", "rejected by parser"),  # no TP through the parser
+    ("10 kilogram", "10 kilogram to 15 kilogram", "item_weight", "", "unmatchable truth"),
+    ("15.0 kilogram", "[10.0, 15.0] kilogram", "item_weight", "", "unmatchable truth"),
     (" 37.0 inch ", "37.0 inch", "height", "", "correct"),  # the metric strips
 ])
 def test_classify(pred, truth, entity, reason, kind):
@@ -74,8 +79,10 @@ def scored(tmp_path_factory):
         reason = ""
         if not t:
             p = f"1.0 {sorted(ENTITY_UNIT_MAP[e])[0]}" if k in (3, 4) else ""
-        elif k in (0, 1, 2):
+        elif k in (0, 1) or (k == 2 and not number.endswith(".0")):
             p = t
+        elif k == 2:
+            p = f"{number[:-2]} {unit}"  # the right value, written without ".0": a formatting miss
         elif k == 3:
             p = f"{float(number) + 1.0!r} {unit}"
         elif k == 4:
@@ -92,6 +99,8 @@ def scored(tmp_path_factory):
     rows = pd.DataFrame({"index": lab["index"].astype(int), "entity_name": lab["entity_name"],
                          "truth": lab["entity_value"], "prediction": preds, "raw": raws,
                          "reason": reasons, "image_link": lab["image_link"]})
+    first = rows.index[rows["prediction"] != ""][0]  # a truth no valid answer can equal
+    rows.loc[first, "truth"] = "[1.0, 2.0] " + rows.loc[first, "prediction"].split(" ", 1)[1]
     return d, rows
 
 

@@ -81,3 +81,13 @@ def test_non_csv_name_is_refused(tmp_path, cli):
     proc = cli("src/sanity.py", "--test_filename", tmp_path / "t.csv", "--output_filename",
                tmp_path / "out.txt")
     assert proc.returncode == 2 and ".csv" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_test_file_is_checked_too(tmp_path, cli):
+    # a submission given as the test file: an error naming what a test file needs, not "87 extra"
+    (tmp_path / "out.csv").write_text("index,prediction\n0,10 inch\n")
+    proc = cli("src/sanity.py", "--test_filename", tmp_path / "out.csv", "--output_filename",
+               tmp_path / "out.csv")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == (f"error: test file lacks column(s) entity_name (it has: index, "
+                                   f"prediction): {tmp_path / 'out.csv'}")

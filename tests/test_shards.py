@@ -15,6 +15,7 @@ from amlc.shards import (
     done_indices,
     list_shard_files,
     merge_shards,
+    needs_retry,
     read_shard,
     resolve_shard,
     shard_bounds,
@@ -138,6 +139,30 @@ def test_damaged_middle_line_and_duplicates_are_errors(tmp_path):
     path.write_text(json.dumps({"index": "7", "prediction": ""}) + "\n")
     with pytest.raises(InputError, match="no integer 'index'"):
         read_shard(path)
+
+
+def test_retried_rows_are_dropped_and_rewritten_without_a_duplicate(tmp_path):
+    path = shard_path(tmp_path, 0, 1)
+    rows = [rec(0), rec(1, prediction="", reason="image_missing"), rec(2, prediction="", reason="nothing_found"),
+            rec(3, prediction="", reason="error: CUDA out of memory"), rec(4, prediction="", reason="no_image_link"),
+            rec(5, prediction="", reason="download_failed: HTTP 503"), rec(6, prediction="", reason="below_threshold")]
+    with ShardWriter(path) as w:
+        w.append(rows)
+    kept = [line for line in path.read_bytes().splitlines(keepends=True) if json.loads(line)["index"] in (0, 2, 4, 6)]
+    assert [r["index"] for r in rows if needs_retry(r)] == [1, 3, 5]
+    assert needs_retry(rec(9, prediction="", reason="unreadable image"))  # the OCR engine's word for it
+    assert not needs_retry(rec(9, prediction="", reason="no mention"))
+    with ShardWriter(path, fields=("index", "prediction", "reason")) as w:
+        assert w.drop([r["index"] for r in w.existing if needs_retry(r)]) == 3
+        assert w.done == {0, 2, 4, 6} and [r["index"] for r in w.existing] == [0, 2, 4, 6]
+        assert path.read_bytes() == b"".join(kept)  # the other lines byte for byte
+        with pytest.raises(InputError, match="another process"):
+            ShardWriter(path)  # the rewritten file is locked too
+        w.append([rec(1), rec(3), rec(5)])
+    assert sorted(read_shard(path).indices) == list(range(7))
+    merged = merge_shards(tmp_path, list(range(7)))
+    assert [r["prediction"] for r in merged.records][1] == "1.0 gram"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
 
 
 def _hold_lock(path, ready, release):

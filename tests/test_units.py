@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 from amlc.constants import ENTITIES, ENTITY_UNIT_MAP
 from amlc.sanity import check_value
-from amlc.units import (UNIT_SPELLINGS, _single_quantity, find_mentions, format_number, normalize,
-                        normalize_ex, parse_number, prepare_text)
+from amlc.units import (DIMENSIONS, UNIT_SPELLINGS, _single_quantity, find_mentions, format_number,
+                        format_value, is_canonical, normalize, normalize_ex, parse_number,
+                        prepare_text)
 
 CASES = [
     # spellings and spacing
@@ -109,6 +110,33 @@ CASES = [
     ("1400 milligram", "item_weight", "1400 milligram"),
     ("500.0 gram", "item_weight", "500.0 gram"),
     ("0.709 gram", "item_weight", "0.709 gram"),
+    # space thousands separators: one number where that is the only reading, never 0
+    ("1 000 g", "item_weight", "1000.0 gram"),
+    ("10 000 mg", "item_weight", "10000.0 milligram"),
+    ("Net Wt. 1 000 g", "item_weight", "1000.0 gram"),
+    ("1 500 W", "wattage", "1500.0 watt"),
+    ("1\u00a0250,5 g", "item_weight", "1250.5 gram"),  # a no-break space, a decimal comma
+    ("1 000-2 000 W", "wattage", "2000.0 watt"),
+    ("2 500 g", "item_weight", ""),  # 2500 g, or two packs of 500 g?
+    ("Net Wt. 2 500 g (88 oz)", "item_weight", "88.0 ounce"),  # the sure mention answers
+    # pack counts are not the quantity (dimension tuples are sizes)
+    ("2 x 500 g", "item_weight", "500.0 gram"),
+    ("12 x 1.5 oz", "item_weight", "1.5 ounce"),
+    ("12 x 1.5 oz", "item_volume", "1.5 fluid ounce"),
+    ("2x500g", "item_weight", "500.0 gram"),
+    ("2 x 1 000 g", "item_weight", "1000.0 gram"),
+    ("10 x 20 x 30 cm", "height", "10.0 centimetre"),
+    # canonical but for spacing or zeros: rewritten, whole-number style kept
+    ("05 centimetre", "width", "5 centimetre"),
+    (" 5  centimetre", "width", "5 centimetre"),
+    ("5\tcentimetre", "width", "5 centimetre"),
+    ("1400.00 milligram", "item_weight", "1400.0 milligram"),
+    ("0.50 gram", "item_weight", "0.5 gram"),
+    ("00 gram", "item_weight", "0 gram"),
+    # a negative number is no answer; a hyphen inside a word is no sign
+    ("-5 volt", "voltage", ""),
+    ("-5V", "voltage", ""),
+    ("XR-5 kg", "item_weight", "5.0 kilogram"),
 ]
 
 
@@ -134,6 +162,23 @@ def test_reasons():
     assert normalize_ex("abc", "item_weight").reason == "no number"
     assert normalize_ex("5 kWh", "wattage").reason == "unit not allowed"
     assert normalize_ex("", "wattage").reason == "empty"
+    assert normalize_ex("-5 volt", "voltage").reason == "negative number"
+    assert normalize_ex("2 500 W", "wattage").reason == "ambiguous number"
+    assert normalize_ex("5  watt", "wattage").reason == "reformatted"
+
+
+@pytest.mark.parametrize("text", ["5 centimetre", "0.5 gram", "1400 milligram", "1400.0 milligram",
+                                  "100000000000000000000.0 gram", "2 fluid ounce"])
+def test_canonical(text):
+    entity = {"centimetre": "width", "fluid ounce": "item_volume"}.get(text.split(" ", 1)[1], "item_weight")
+    assert is_canonical(text, entity)
+
+
+@pytest.mark.parametrize("text", ["05 centimetre", " 5 centimetre", "5  centimetre", "5\tcentimetre",
+                                  "1.50 gram", "5.0 Gram", "5.0 grams", "1e3 gram", "-5 gram", "5. gram",
+                                  "0.10000000000000001 gram"])
+def test_not_canonical(text):
+    assert not is_canonical(text, "width" if "centimetre" in text else "item_weight")
 
 
 def test_nan_and_none_are_empty():
@@ -215,3 +260,57 @@ def test_fast_path_reads_like_the_general_scan(text):
         general = find_mentions(t, prepared=True)
         assert len(general) == 1
         assert (general[0].value, general[0].unit) == (fast.value, fast.unit)
+
+
+# ---- renderings of a canonical answer: normalize must give the answer back (or "" where ambiguous)
+
+def _grouped(whole: int, sep: str) -> str:
+    return f"{whole:,}".replace(",", sep)
+
+
+@st.composite
+def rendered_answers(draw):
+    """(canonical answer, a rendering of it, must the rendering give the answer exactly?)."""
+    entity = draw(st.sampled_from(ENTITIES))
+    unit = draw(st.sampled_from(sorted(ENTITY_UNIT_MAP[entity])))
+    whole = draw(st.integers(0, 10**8))
+    decimals = draw(st.sampled_from(["", "", "5", "25", "125"]))
+    value = float(f"{whole}.{decimals or 0}")
+    answer = format_value(value, unit)
+    kind = draw(st.sampled_from(["spacing", "thousands", "pack"]))
+    if kind == "spacing":  # the label's own text with other spaces and leading zeros
+        number = f"{whole}.{decimals}" if decimals else draw(st.sampled_from([str(whole), f"{whole}.0"]))
+        zeros = draw(st.sampled_from(["", "0", "00"]))
+        gap = draw(st.sampled_from([" ", "  ", "\t", " \t ", "\u00a0"]))
+        text = f"{draw(st.sampled_from(['', ' ', '  ']))}{zeros}{number}{gap}{unit}{draw(st.sampled_from(['', ' ']))}"
+        expected = f"{number} {unit}"  # the whole-number style as written
+        return expected, text, entity, True
+    sep = draw(st.sampled_from([",", " ", ".", "\u00a0", "\u202f"]))
+    point = {",": ".", ".": ","}.get(sep, draw(st.sampled_from([".", ","])))
+    if point == "," and len(decimals) == 3 and whole < 1000:
+        point = "."  # "1,125 cm" is 1125 cm: three digits after a lone comma are a thousands group
+    number = _grouped(whole, sep) + (point + decimals if decimals else "")
+    spelling = draw(st.sampled_from([unit, *[s for s in UNIT_SPELLINGS[unit] if s not in ('"', "''", "'")]]))
+    text = f"{number}{draw(st.sampled_from([' ', '']))}{spelling}"
+    if sep == "." and not decimals and whole >= 1000 and number.count(".") == 1:
+        text = text.replace(".", "", 1)  # "1.234 g" is 1.234 g: a lone dot group is a decimal point
+    groups = _grouped(whole, ",").split(",")
+    spaced = sep in (" ", "\u00a0", "\u202f") and len(groups) > 1
+    exact = not spaced or groups[0] == "1" or any(g.startswith("0") for g in groups[1:])
+    if kind == "pack":
+        if entity in DIMENSIONS:  # a dimension tuple is a size, not a pack
+            return answer, text, entity, False
+        text = f"{draw(st.integers(2, 48))}{draw(st.sampled_from([' x ', 'x', ' X ', ' × ', ' * ']))}{text}"
+    return answer, text, entity, exact
+
+
+@settings(max_examples=600, deadline=None)
+@given(rendered_answers())
+def test_renderings_of_an_answer_give_it_back(case):
+    answer, text, entity, exact = case
+    out = normalize(text, entity)
+    if entity in DIMENSIONS and "x" in text.lower():
+        return  # a dimension tuple: checked by the cases above
+    # a whole number written as the label writes it ("1400 milligram") may keep that style
+    styles = {answer, answer.replace(".0 ", " ", 1)}
+    assert out in styles or (not exact and out == ""), (text, entity, out)

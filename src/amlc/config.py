@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import difflib
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -255,6 +255,82 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+# What each numeric knob may be, checked when a config is loaded, so that a wrong value fails at once
+# with its name instead of deep inside torch, ms-swift or the downloader minutes later. None (where
+# the default allows it) always passes.
+def _range(low: float | None = None, high: float | None = None, *, open_low: bool = False,
+           open_high: bool = False, also: tuple[Any, ...] = ()) -> tuple[Callable[[Any], bool], str]:
+    def ok(v: Any) -> bool:
+        if v in also:
+            return True
+        if low is not None and (v <= low if open_low else v < low):
+            return False
+        return high is None or (v < high if open_high else v <= high)
+
+    if low is not None and high is not None:
+        text = f"in {'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
+    else:
+        text = f"{'>' if open_low else '>='} {low}" if low is not None else f"<= {high}"
+    return ok, text + "".join(f" or {a}" for a in also)
+
+
+POSITIVE = _range(0, open_low=True)
+COUNT = _range(1)  # a whole number of things, at least one
+NONNEGATIVE = _range(0)
+FRACTION = _range(0, 1)
+LIMITS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "run.seed": _range(0, 2**32 - 1),
+    "synthetic.n": NONNEGATIVE, "synthetic.seed": NONNEGATIVE,
+    "sample.size": COUNT, "sample.fraction": _range(0, 1, open_low=True),
+    "sample.val_fraction": _range(0, 1, open_high=True),
+    "download.workers": COUNT, "download.timeout": POSITIVE, "download.retries": NONNEGATIVE,
+    "download.backoff": NONNEGATIVE, "download.backoff_max": NONNEGATIVE,
+    "download.retry_after_max": NONNEGATIVE, "download.max_bytes": COUNT, "download.max_pixels": COUNT,
+    "download.validate_threads": NONNEGATIVE,
+    "dataset.abstention_max_fraction": FRACTION,
+    "train.lora_rank": COUNT, "train.lora_alpha": POSITIVE, "train.lora_dropout": _range(0, 1, open_high=True),
+    "train.learning_rate": POSITIVE, "train.num_train_epochs": POSITIVE, "train.max_steps": _range(1, also=(-1,)),
+    "train.batch_size": COUNT, "train.gradient_accumulation_steps": COUNT, "train.warmup_ratio": FRACTION,
+    "train.weight_decay": NONNEGATIVE, "train.max_pixels": _range(28 * 28), "train.max_length": COUNT,
+    "train.nproc_per_node": COUNT, "train.dataloader_num_workers": NONNEGATIVE, "train.logging_steps": COUNT,
+    "train.save_steps": COUNT, "train.save_total_limit": COUNT,
+    "quantize.group_size": COUNT, "quantize.num_samples": COUNT,
+    "quantize.dampening_frac": _range(0, 1, open_high=True),
+    "validate.max_rows": COUNT,
+    "ocr.det_limit_side": NONNEGATIVE, "ocr.reread_det_limit_side": _range(-1), "ocr.max_side": COUNT,
+    "ocr.min_side": COUNT, "ocr.text_score": FRACTION, "ocr.threads": NONNEGATIVE,
+    "vlm.max_pixels": _range(28 * 28), "vlm.max_new_tokens": COUNT, "vlm.max_batch_size": COUNT,
+    "vlm.gpu_memory_utilization": _range(0, 1, open_low=True), "vlm.tensor_parallel_size": COUNT,
+    "vlm.max_model_len": COUNT,
+    "inference.batch_size": COUNT, "inference.num_shards": COUNT, "inference.prefetch_workers": NONNEGATIVE,
+}
+DTYPES = ("auto", "bfloat16", "float16", "float32")
+CHOICES: dict[str, tuple[Any, ...]] = {
+    "train.torch_dtype": DTYPES, "quantize.torch_dtype": DTYPES, "vlm.torch_dtype": DTYPES,
+    "train.deepspeed": (None, "zero2", "zero3"),
+    "quantize.scheme": ("W4A16",),
+    "validate.model": ("quantized", "merged", "adapter"),
+    "vlm.backend": ("transformers", "vllm"),
+}
+
+
+def check_values(cfg: Mapping[str, Any]) -> None:
+    """Every knob of LIMITS and CHOICES within its range; the first one that is not is an InputError."""
+    from amlc.engines import ENGINES
+    from amlc.units import RANGE_POLICIES
+
+    for key, (ok, text) in LIMITS.items():
+        value = get(cfg, key)
+        if value is not None and not ok(value):
+            raise InputError(f"config key {key!r} must be {text}, got {value!r}")
+    for key, choices in {**CHOICES, "inference.engine": tuple(ENGINES),
+                         "postprocess.range_policy": RANGE_POLICIES}.items():
+        value = get(cfg, key)
+        if value not in choices:
+            raise InputError(f"config key {key!r} must be one of {', '.join(map(str, choices))}, "
+                             f"got {value!r}")
+
+
 def _suggest(key: str, known: Iterable[str]) -> str:
     close = difflib.get_close_matches(key, list(known), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -320,23 +396,34 @@ def parse_override(text: str) -> dict[str, Any]:
     return node
 
 
+def read_yaml(text: str, path: str | os.PathLike) -> Any:
+    """YAML text read, or an InputError saying where it is wrong: file:line:column, and what."""
+    try:
+        return yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        what = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        context = getattr(exc, "context", None)
+        raise InputError(f"{where}: not valid YAML: {what}" + (f" ({context})" if context else "")) from None
+
+
 def load_config(path: str | os.PathLike | None = None, overrides: Iterable[str] = (),
                 defaults: dict[str, Any] | None = None) -> dict[str, Any]:
     """DEFAULTS, then the YAML file at `path` (if any), then each `key=value` override."""
     cfg = copy.deepcopy(DEFAULTS if defaults is None else defaults)
     if path is not None:
+        from amlc.tables import read_text
+
         path = Path(path)
-        if not path.exists():
-            raise InputError(f"config file not found: {path}")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise InputError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        data = read_yaml(read_text(path, "config file"), path)
         if not isinstance(data, Mapping):
             raise InputError(f"config file {path} must hold a mapping of sections, not {type(data).__name__}")
         cfg = merge(cfg, data)
     for text in overrides:
         cfg = merge(cfg, parse_override(text))
+    if defaults is None:
+        check_values(cfg)
     return cfg
 
 

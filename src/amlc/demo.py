@@ -23,7 +23,6 @@ other half is the test. Everything is written below --out (default outputs/demo 
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import os
@@ -36,8 +35,9 @@ from collections.abc import Sequence
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from amlc.errors import InputError, cli
+from amlc.errors import ArgumentParser, InputError, cli
 from amlc.paths import OUTPUTS_DIR, ROOT, SHARED_DATA
+from amlc.tables import make_dirs
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
@@ -155,11 +155,14 @@ def prepare_real(out: Path, base_url: str, seed: int) -> tuple[Path, Path, Path]
     return data / "train.csv", data / "test.csv", data / "labels.csv"
 
 
+MARKER = ".amlc-demo"  # in every folder the demo writes: the one kind of folder it may delete
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m amlc.demo", description=__doc__.splitlines()[0],
-                                     epilog="Stages: " + " -> ".join(
-                                         ["generate", "sample", "download", "tune", "infer", "merge",
-                                          "post", "sanity", "evaluate"]))
+    parser = ArgumentParser(prog="python -m amlc.demo", description=__doc__.splitlines()[0],
+                            epilog="Stages: " + " -> ".join(
+                                ["generate", "sample", "download", "tune", "infer", "merge",
+                                 "post", "sanity", "evaluate"]))
     parser.add_argument("--real", action="store_true",
                         help="use ../shared/amlc2024/images_dev (real photos) instead of generated images")
     parser.add_argument("--out", help="output folder (default outputs/demo, or outputs/demo-real)")
@@ -177,9 +180,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise InputError("--shards must be at least 1")
     out = Path(args.out) if args.out else OUTPUTS_DIR / ("demo-real" if args.real else "demo")
     out = out if out.is_absolute() else Path.cwd() / out
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out is a file, not a folder: {out}")
     if out.exists() and not args.keep:
+        # the demo starts afresh by deleting its folder: only ever one it made, or one under outputs/
+        if any(out.iterdir()) and not (out / MARKER).exists() and OUTPUTS_DIR not in out.resolve().parents:
+            raise InputError(f"--out {out} holds files the demo did not write, and the demo empties its "
+                             f"folder first: give a new or empty folder (or --keep)")
         shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dirs(out, "demo folder")
+    (out / MARKER).write_text("written by python -m amlc.demo; the next run empties this folder\n")
     started = time.perf_counter()
     r = Runner(out)
 

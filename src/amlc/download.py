@@ -69,7 +69,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from amlc.config import DEFAULTS, load_config
-from amlc.errors import InputError, cli
+from amlc.errors import ArgumentParser, InputError, cli
 
 if TYPE_CHECKING:  # imported where used: a rerun with every image in place needs none of them
     import asyncio
@@ -750,7 +750,7 @@ def download_images(image_links, download_folder, allow_multiprocessing=True) ->
 
 def build_parser() -> argparse.ArgumentParser:
     d = DEFAULTS["download"]
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m amlc.download",
         description="Fetch the images of a CSV's image_link column into a folder, validated and "
                     "resumable, and write a manifest (image_link, path, status, bytes, attempts, error, "

@@ -12,7 +12,8 @@ labels' image_link finds thumbnails under `--images`, and a predictions file's o
 engine's own text) and `reason` columns are shown beside each failure.
 
 metrics.json (`--metrics`): {"f1", "precision", "recall", "raw_f1" (or null), "value_f1", "rows",
-"scoring", "per_entity": [{entity_name, tp, fp, fn, tn, rows, precision, recall, f1}, ...],
+"scoring", "rejected" (predictions the organisers' parser rejects: scored as wrong answers),
+"per_entity": [{entity_name, tp, fp, fn, tn, rows, precision, recall, f1}, ...],
 "raw_per_entity", "labels", "predictions", "raw"}. `value_f1` matches by number and unit ("500 gram"
 equals "500.0 gram"): exact text is what we believe the leaderboard compares, and the headline; the
 value match shows how much of the gap is formatting.
@@ -20,7 +21,6 @@ value match shows how much of the gap is formatting.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Sequence
@@ -28,11 +28,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from amlc.errors import InputError, cli
+from amlc.errors import ArgumentParser, InputError, cli
 from amlc.formats import load as load_styles
 from amlc.metric import format_table, per_entity
 from amlc.postprocess import postprocess_frame
-from amlc.tables import read_csv, write_text
+from amlc.sanity import check_value
+from amlc.tables import line_of, read_csv, write_text
 
 
 def read_labels(path: str | Path) -> tuple[pd.DataFrame, bool]:
@@ -82,11 +83,15 @@ def evaluate(labels_path: str | Path, predictions_path: str | Path | None = None
         rows["raw_prediction"] = join(labels, raw, "raw predictions file", allow_missing)
         _carry_text(rows, labels, raw)
         raw_table = per_entity(rows, "raw_prediction", "truth", acceptable)
+    rejected: list[tuple[int, object, str]] = []
     if predictions_path is not None:
         preds = read_csv(predictions_path, ["index", "prediction"], "predictions file",
                          check_entities=False)
         rows["prediction"] = join(labels, preds, "predictions file", allow_missing)
         _carry_text(rows, labels, preds)
+        # what the leaderboard's parser would refuse (amlc.metric scores those rows as wrong)
+        rejected = [(line_of(pos), value, why) for pos, value in enumerate(preds["prediction"])
+                    if (why := check_value(value))]
     else:
         final, _ = postprocess_frame(labels, pd.DataFrame(
             {"index": labels["index"], "prediction": rows["raw_prediction"]}), range_policy,
@@ -97,7 +102,7 @@ def evaluate(labels_path: str | Path, predictions_path: str | Path | None = None
     # if the leaderboard parsed values instead of comparing strings. Shown beside, never instead.
     value_f1 = float(per_entity(rows, "prediction", "truth", True).iloc[-1]["f1"])
     return {"rows": rows, "table": table, "raw_table": raw_table, "acceptable": acceptable,
-            "value_f1": value_f1}
+            "value_f1": value_f1, "rejected": rejected}
 
 
 def metrics_dict(result: dict, labels: str, predictions: str | None, raw: str | None) -> dict:
@@ -110,6 +115,7 @@ def metrics_dict(result: dict, labels: str, predictions: str | None, raw: str | 
         "value_f1": result["value_f1"],
         "rows": int(table.iloc[-1]["rows"]),
         "scoring": "acceptable answers, number and unit" if result["acceptable"] else "exact match",
+        "rejected": len(result["rejected"]),
         "per_entity": table.to_dict(orient="records"),
         "raw_per_entity": raw_table.to_dict(orient="records") if raw_table is not None else None,
         "labels": labels, "predictions": predictions, "raw": raw,
@@ -130,7 +136,7 @@ def print_tables(result: dict) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="evaluate.py",
         description="Competition F1 (TP: both non-empty and equal; FP: wrong or answered where the "
                     "truth is empty; FN: blank where the truth is not), per entity, with and "
@@ -153,7 +159,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.styles and args.predictions:
         raise InputError("--styles applies to --raw alone; --predictions is scored as it is")
+    if args.images and not Path(args.images).is_dir():
+        raise InputError(f"image folder not found: {args.images}")
     result = evaluate(args.labels, args.predictions, args.raw, args.allow_missing, styles=args.styles)
+    if result["rejected"]:
+        line, value, why = result["rejected"][0]
+        print(f"warning: {len(result['rejected'])} prediction(s) in {args.predictions} would be rejected "
+              f"by the leaderboard's parser (first: line {line}, {value!r}: {why}); they are scored "
+              f"as wrong answers here, and the leaderboard may refuse the whole file: run "
+              f"postprocessing.py, then src/sanity.py", file=sys.stderr)
     print_tables(result)
     metrics = metrics_dict(result, args.labels, args.predictions, args.raw)
     if args.metrics:

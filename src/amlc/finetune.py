@@ -77,8 +77,10 @@ def model_ref(value: str) -> str:
     return value
 
 
-def check_model_source(model: str, *, use_hf: bool) -> None:
-    """A clear message for a model that cannot be had, before ms-swift spends a minute retrying."""
+def check_model_source(model: str, *, use_hf: bool, offline: bool = False) -> None:
+    """A clear message for a model that cannot be had, before ms-swift spends a minute retrying and
+    ends in a chained hub traceback: a hub id that is neither in the hub's local cache nor reachable
+    (offline, no network, no such model) is an InputError with the download command to run."""
     path = Path(os.path.expanduser(model))
     if path.is_dir():
         if not (path / "config.json").exists():
@@ -87,12 +89,52 @@ def check_model_source(model: str, *, use_hf: bool) -> None:
     if model.startswith((".", "/", "~")) or model.count("/") != 1:
         raise InputError(f"model folder not found: {model} (set train.model to a downloaded model folder "
                          f"or a hub id such as Qwen/Qwen2-VL-2B-Instruct)")
-    offline = os.environ.get("HF_HUB_OFFLINE") == "1" if use_hf else os.environ.get("MODELSCOPE_OFFLINE") == "1"
-    if offline:
-        hub = "Hugging Face" if use_hf else "ModelScope"
-        raise InputError(f"model {model!r} is a hub id but the {hub} hub is offline here: download it first "
-                         f"(e.g. `huggingface-cli download {model} --local-dir models/{model.split('/')[-1]}`) "
-                         f"and set train.model to that folder")
+    hub = "Hugging Face" if use_hf else "ModelScope"
+    offline = offline or os.environ.get("HF_HUB_OFFLINE" if use_hf else "MODELSCOPE_OFFLINE") == "1"
+    if _in_hub_cache(model, use_hf):
+        return
+    why = "offline: train.offline or HF_HUB_OFFLINE/MODELSCOPE_OFFLINE" if offline else _hub_unreachable(model, use_hf)
+    if why:
+        name = model.split("/")[-1]
+        fetch = (f"huggingface-cli download {model} --local-dir models/{name}" if use_hf
+                 else f"modelscope download --model {model} --local_dir models/{name}")
+        raise InputError(f"model {model!r} is not on disk and the {hub} hub cannot give it ({why}): "
+                         f"download it first, where the hub is reachable (`{fetch}`), then set "
+                         f"train.model=models/{name} (and train.offline=true to never touch a hub)")
+
+
+def _in_hub_cache(model: str, use_hf: bool) -> bool:
+    """Is a snapshot of `model` in the hub library's local cache (what ms-swift would load offline)?"""
+    try:
+        if use_hf:
+            from huggingface_hub import snapshot_download
+        else:
+            from modelscope.hub.snapshot_download import snapshot_download
+        snapshot_download(model, local_files_only=True)
+    except Exception:  # noqa: BLE001 - each hub library has its own "not cached" error
+        return False
+    return True
+
+
+def _hub_unreachable(model: str, use_hf: bool) -> str:
+    """"" when the hub answers about `model`; else why it cannot give it (no network, no such model)."""
+    try:
+        if use_hf:
+            from huggingface_hub import HfApi
+
+            HfApi().model_info(model, timeout=15)
+        else:
+            from modelscope.hub.api import HubApi
+
+            HubApi().get_model(model)
+    except Exception as exc:  # noqa: BLE001 - requests, httpx and the hubs' own errors all land here
+        kind = type(exc).__name__
+        if "NotFound" in kind:
+            return f"it has no model {model!r}: check train.model"
+        if isinstance(exc, (OSError, ConnectionError)) or any(w in kind for w in ("Connect", "Timeout", "Network")):
+            return f"{kind}: {' '.join(str(exc).split())[:120]}"
+        # any other answer (a token needed, a rate limit...) came from a reachable hub: ms-swift says more
+    return ""
 
 
 def require_gpu(what: str) -> None:
@@ -213,8 +255,8 @@ def sft(t: dict[str, Any], train_jsonl: str | os.PathLike, val_jsonl: str | os.P
     if t["require_gpu"]:
         require_gpu("training (train.require_gpu is true)")
     t = {**t, "model": model_ref(t["model"])}
+    check_model_source(t["model"], use_hf=t["use_hf"], offline=offline)
     prepare_swift(t["max_pixels"], offline=offline)
-    check_model_source(t["model"], use_hf=t["use_hf"])
     args = sft_arguments(t, Path(train_jsonl).resolve(),
                          Path(val_jsonl).resolve() if val_jsonl else None, out_dir, seed)
     write_text(out_dir / "sft_args.json", json.dumps(args, indent=2) + "\n")
@@ -266,13 +308,19 @@ def _launch_multi_gpu(args_file: Path, nproc: int, max_pixels: int) -> None:
 # ---- merge --------------------------------------------------------------------------------
 
 def merge(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, *, max_pixels: int,
-          offline: bool = False) -> Path:
+          offline: bool = False, use_hf: bool = True) -> Path:
     """Fold the LoRA adapter into the base weights (`swift export --merge_lora true`)."""
     checkpoint = Path(checkpoint).resolve()
     out_dir = Path(out_dir).resolve()
     if not (checkpoint / "adapter_model.safetensors").exists():
         raise InputError(f"no LoRA adapter in {checkpoint} (adapter_model.safetensors missing); "
                          f"run the train stage first")
+    try:  # the base model the adapter was trained on: a folder, or a hub id to be had again here
+        base = json.loads((checkpoint / "adapter_config.json").read_text(encoding="utf-8"))["base_model_name_or_path"]
+    except (OSError, ValueError, KeyError, TypeError):
+        base = None
+    if isinstance(base, str) and base:
+        check_model_source(base, use_hf=use_hf, offline=offline)
     prepare_swift(max_pixels, offline=offline)
     from swift import ExportArguments, export_main
 

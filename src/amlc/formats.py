@@ -21,7 +21,6 @@ without the rows you are about to score (images_dev's labels are train.csv rows 
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -29,7 +28,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from amlc.errors import InputError, cli
+from amlc.errors import ArgumentParser, InputError, cli
 
 LEVELS: tuple[tuple[str, ...], ...] = (("entity_name", "group_id", "unit"), ("entity_name", "group_id"),
                                        ("entity_name", "unit"))
@@ -119,16 +118,18 @@ def restyle(prediction: str, entity: str, group_id: object, table: StyleTable) -
 
 
 def load(path: str | Path) -> StyleTable:
+    from amlc.tables import read_text
+
     path = Path(path)
     if not path.exists():
         raise InputError(f"styles file not found: {path} (make one with `python -m amlc.formats`)")
-    return StyleTable.from_json(path.read_text(encoding="utf-8"), f"styles file {path}")
+    return StyleTable.from_json(read_text(path, "styles file"), f"styles file {path}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from amlc.tables import read_table, write_text
 
-    parser = argparse.ArgumentParser(prog="python -m amlc.formats", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m amlc.formats", description=__doc__.splitlines()[0])
     parser.add_argument("--train", required=True, help="training CSV (entity_name, group_id, entity_value)")
     parser.add_argument("--output", required=True, help="where to write the styles table (JSON)")
     parser.add_argument("--exclude", help="a CSV whose `index` column lists training rows to leave out "

@@ -48,7 +48,7 @@ from amlc.config import resolve_path, save_config
 from amlc.constants import ENTITY_UNIT_MAP
 from amlc.engines import Request, Result, load_engine
 from amlc.errors import InputError
-from amlc.shards import ShardWriter, shard_bounds, shard_path
+from amlc.shards import ShardWriter, needs_retry, shard_bounds, shard_path
 
 RAW_COLUMNS = ("index", "prediction", "candidate", "confidence", "reason", "raw")
 INPUT_COLUMNS = ("index", "image_link", "entity_name")
@@ -314,6 +314,9 @@ def run_shard(cfg: dict[str, Any], shard: int, num_shards: int, *,
     input_csv = Path(input_csv) if input_csv is not None else resolve_path(cfg["data"]["test_csv"])
     images_dir = Path(images_dir) if images_dir is not None else resolve_path(cfg["data"]["images_dir"])
     out_dir = Path(output_dir) if output_dir is not None else preds_dir(cfg)
+    if not inf["download"] and not images_dir.is_dir():  # a typo would leave every row image_missing
+        raise InputError(f"image folder not found: {images_dir} (downloads are off, so the images must "
+                         f"be there already)")
     # The saved config says what this run really used, flags included.
     cfg["data"]["test_csv"], cfg["data"]["images_dir"] = str(input_csv), str(images_dir)
     inf["preds_dir"], inf["num_shards"] = str(out_dir), num_shards
@@ -340,6 +343,10 @@ def run_shard(cfg: dict[str, Any], shard: int, num_shards: int, *,
             raise InputError(f"{path} was written by engine {', '.join(engines_before)}, not "
                              f"{engine_name}; use another --output_dir to keep the two apart")
         _save_config_beside(cfg, out_dir / f"{stem}.config.yaml", log)
+        retry = writer.drop([r["index"] for r in writer.existing if needs_retry(r)])
+        if retry:
+            log(f"{path.name}: {retry:,} row(s) left empty by a missing or broken image or an error "
+                f"are tried again")
         todo = part[~part["index"].isin(writer.done)]
         done_before = len(part) - len(todo)
         counts: Counter = Counter(_reason_kind(r["reason"] or "") if not r["prediction"] else ""
@@ -382,9 +389,7 @@ def run_shard(cfg: dict[str, Any], shard: int, num_shards: int, *,
             groups = (todo["group_id"].astype(str).tolist() if "group_id" in todo.columns
                       else [""] * len(todo))
             rows = list(zip((int(i) for i in todo["index"]), links, todo["entity_name"].tolist(), groups))
-            t0 = time.perf_counter()
-            model = load_engine(engine_name, cfg)
-            load_seconds = time.perf_counter() - t0
+            model = None  # built at the first row with an image: a rerun of image-less rows needs none
             infer_started = time.perf_counter()
             from tqdm import tqdm
 
@@ -394,6 +399,10 @@ def run_shard(cfg: dict[str, Any], shard: int, num_shards: int, *,
             try:
                 for prepared in _prefetched(_batches(rows, batch_size), prepare, inf["prefetch_workers"]):
                     requests = [req for _, req, _ in prepared if req is not None]
+                    if requests and model is None:
+                        t0 = time.perf_counter()
+                        model = load_engine(engine_name, cfg)
+                        load_seconds = time.perf_counter() - t0
                     t0 = time.perf_counter()
                     results = model.predict(requests) if requests else []
                     dt = time.perf_counter() - t0
@@ -412,7 +421,7 @@ def run_shard(cfg: dict[str, Any], shard: int, num_shards: int, *,
                     bar.update(len(records))
             finally:
                 bar.close()
-                infer_seconds = time.perf_counter() - infer_started
+                infer_seconds = time.perf_counter() - infer_started - load_seconds
         predicted_now = len(writer.done) - done_before
 
     summary = ShardSummary(

@@ -12,6 +12,8 @@ but when the truth is empty a blank is free and any answer is a false positive.
 Equality is exact string equality, as on the leaderboard: "10 inch" and "10.0 inch" differ. For the
 hand-labelled dimension set (dims_dev) a truth may list several acceptable answers separated by "|",
 and a prediction matches one when its number (as a float) and unit are equal (`acceptable=True`).
+A prediction the organisers' parser rejects (amlc.sanity: "1400 mg", "[1.0, 2.0] volt") never
+matches, even a truth written the same way: the leaderboard reads a submission through that parser.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 import pandas as pd
+
+from amlc.sanity import check_value
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,7 @@ def outcome(prediction: object, truth: object, acceptable: bool = False) -> str:
     """"tp", "fp", "fn" or "tn" for one row."""
     out, gt = cell_text(prediction), cell_text(truth)
     if out and gt:
-        return "tp" if is_match(out, gt, acceptable) else "fp"
+        return "tp" if is_match(out, gt, acceptable) and check_value(out) is None else "fp"
     if out:
         return "fp"
     return "fn" if gt else "tn"

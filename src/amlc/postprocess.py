@@ -9,7 +9,6 @@ left unchanged, reformatted, converted, resolved from a range, and blanked, by r
 
 from __future__ import annotations
 
-import argparse
 import csv
 import sys
 from collections import Counter
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from amlc.errors import InputError, cli
+from amlc.errors import ArgumentParser, InputError, cli
 from amlc.formats import StyleTable, restyle
 from amlc.formats import load as load_styles
 from amlc.tables import atomic_open, gc_paused, read_table
@@ -27,7 +26,8 @@ from amlc.units import RANGE_POLICIES, normalize_ex
 if TYPE_CHECKING:
     import pandas as pd
 
-BLANK_REASONS = ("no number", "no unit", "unit not allowed", "range blanked")
+BLANK_REASONS = ("no number", "no unit", "unit not allowed", "range blanked", "negative number",
+                 "ambiguous number")
 
 
 @dataclass
@@ -129,7 +129,7 @@ def postprocess_files(test_filename: str | Path, input_filename: str | Path, out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="postprocessing.py",
         description="Turn raw predictions into a valid submission: every value becomes \"\" or "
                     "\"<number> <unit>\" with a unit the row's entity allows (spellings, decimal "

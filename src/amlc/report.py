@@ -30,24 +30,27 @@ from typing import Any
 
 import pandas as pd
 
-from amlc.constants import ENTITY_UNIT_MAP
 from amlc.errors import InputError
 from amlc.metric import cell_text, outcome, per_entity, value_pair
 from amlc.sanity import check_value
 
-KINDS: tuple[str, ...] = ("correct", "wrong number", "wrong unit", "abstained", "false alarm",
-                          "invalid format", "missing image")
+KINDS: tuple[str, ...] = ("correct", "wrong number", "wrong unit", "formatting miss", "abstained",
+                          "false alarm", "rejected by parser", "unmatchable truth", "missing image")
 KIND_COLORS = {"correct": "#2f9e62", "wrong number": "#ef8a2f", "wrong unit": "#d64545",
-               "abstained": "#8a93a3", "false alarm": "#b7478f", "invalid format": "#7b55d6",
-               "missing image": "#3a74c4"}
+               "formatting miss": "#c9a227", "abstained": "#8a93a3", "false alarm": "#b7478f",
+               "rejected by parser": "#7b55d6", "unmatchable truth": "#5b6b7f", "missing image": "#3a74c4"}
 KIND_HELP = {
     "correct": "counted right by the metric (an answer that matches, or a blank where the truth is blank)",
     "wrong number": "same unit as the truth, another number",
-    "wrong unit": "a valid answer in a unit other than the truth's",
+    "wrong unit": "a valid answer in a unit other than the truth's (or one the entity does not allow)",
+    "formatting miss": "the truth's number and unit, written otherwise (\"1400.0 milligram\" for "
+                       "\"1400 milligram\"): right reading, wrong text",
     "abstained": "blank where the truth is not",
     "false alarm": "an answer where the truth is blank",
-    "invalid format": "rejected by the organisers' parser, a unit the entity does not allow, or the right "
-                      "number written differently (\"500 gram\" for \"500.0 gram\")",
+    "rejected by parser": "the organisers' parser rejects the answer (\"1400 mg\", \"[1.0, 2.0] volt\"): "
+                          "postprocessing.py would have fixed or blanked it",
+    "unmatchable truth": "the truth is not one valid value (a range such as \"10 kilogram to 15 kilogram\", "
+                         "a unit the organisers do not accept): no valid answer can equal it",
     "missing image": "the image could not be downloaded or read",
 }
 METRIC_COLORS = {"precision": "#5b7fe8", "recall": "#f0a63a", "f1": "#2f9e62"}
@@ -63,8 +66,9 @@ def classify(prediction: object, truth: object, entity: str, reason: object = ""
 
     "correct" is exactly what amlc.metric counts as TP or TN; every other row is a failure, and the
     first rule that applies names it: missing image (reason says so), abstained (blank prediction),
-    invalid format (see KIND_HELP), false alarm (answer, blank truth), wrong number (same unit as a
-    truth), wrong unit. With `acceptable`, the truth may list answers separated by "|".
+    rejected by parser, false alarm (answer, blank truth), unmatchable truth, formatting miss (same
+    number and unit as a truth), wrong number (same unit as a truth), wrong unit. With `acceptable`,
+    the truth may list answers separated by "|".
     """
     out, gt = cell_text(prediction), cell_text(truth)
     if outcome(out, gt, acceptable) in ("tp", "tn"):
@@ -73,15 +77,18 @@ def classify(prediction: object, truth: object, entity: str, reason: object = ""
         return "missing image"
     if not out:
         return "abstained"
-    pred = value_pair(out)
-    if check_value(out) is not None or pred is None or pred[1] not in ENTITY_UNIT_MAP.get(entity, ()):
-        return "invalid format"
+    if check_value(out) is not None:
+        return "rejected by parser"
     if not gt:
         return "false alarm"
-    truths = [p for p in (value_pair(a.strip()) for a in gt.split("|")) if p is not None]
+    answers = [a.strip() for a in gt.split("|")] if acceptable else [gt]
+    truths = [value_pair(a) for a in answers if check_value(a) is None]
+    if not truths:
+        return "unmatchable truth"
+    pred = value_pair(out)
     if pred in truths:  # same number and unit, written otherwise ("500 gram" vs "500.0 gram")
-        return "invalid format"
-    if any(pred[1] == t[1] for t in truths):
+        return "formatting miss"
+    if any(pred is not None and t is not None and pred[1] == t[1] for t in truths):
         return "wrong number"
     return "wrong unit"
 

@@ -35,7 +35,7 @@ import pandas as pd
 
 from amlc.config import DEFAULTS
 from amlc.constants import ENTITIES
-from amlc.errors import InputError, cli
+from amlc.errors import ArgumentParser, InputError, cli
 from amlc.units import normalize, normalize_ex
 
 REQUIRED = ["image_link", "group_id", "entity_name", "entity_value"]
@@ -205,7 +205,7 @@ def _pct(k: int, n: int) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     d = DEFAULTS["sample"]
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m amlc.sampling",
         description="Draw a stratified (entity_name, group_id), seeded train/validation sample of a "
                     "training CSV. Rows whose label cannot become a valid prediction are dropped and "

@@ -16,7 +16,6 @@ organisers accept "5.0 volt" as a width; it can never score).
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import sys
@@ -24,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from amlc.constants import ALLOWED_UNITS, ENTITY_UNIT_MAP
-from amlc.errors import InputError, cli
+from amlc.errors import ArgumentParser, InputError, cli
 from amlc.tables import as_int, gc_paused, line_of, read_table
 
 _PATTERN = re.compile(r"^-?\d+(\.\d+)?\s+[a-zA-Z\s]+$")
@@ -91,11 +90,12 @@ def check_files(test_filename: str | os.PathLike, output_filename: str | os.Path
     # read without pandas (fast start); missing-value markers ("NA", "null", ...) are read as
     # empty exactly as the organisers' pandas-based checker read them
     with gc_paused():
-        test = read_table(test_filename, ["index"], "test file", usecols=())
+        # the test file's own columns too: a submission given as the test file is an error, not
+        # a list of "extra" indices
+        test = read_table(test_filename, ["index", "entity_name"], "test file", usecols=())
         out = read_table(output_filename, ["index", "prediction"], "output file", index_column=False,
                          check_entities=False, usecols=())
-        entities = test["entity_name"] if "entity_name" in test else [None] * len(test)
-        return check_rows(test["index"], entities, out["index"], out["prediction"])
+        return check_rows(test["index"], test["entity_name"], out["index"], out["prediction"])
 
 
 def check_rows(test_index: list[int], test_entities: list[str | None], out_index: list,
@@ -160,7 +160,7 @@ def print_report(report: SanityReport, output_filename: str | os.PathLike, limit
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="sanity.py",
         description="Check a submission CSV the way the organisers' checker does, listing every "
                     "failure. Exit 0: valid; 1: invalid rows or indices; 2: a file cannot be read.")

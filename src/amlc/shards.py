@@ -35,6 +35,12 @@ duplicate rows), reads what is there, cuts a torn tail off, and appends only row
 so the file never holds a duplicate or a torn line after a resume. A damaged line in the middle (an
 edit, a disk fault) is an error naming the line, never silently dropped.
 
+Retries. A row left empty for want of its input or by a failure (`needs_retry`: reasons image_missing,
+download_failed, image_undecodable, error: ..., and the engines' like them) is not done: a rerun
+predicts it again. Its old line
+is removed first by rewriting the file without it (`ShardWriter.drop`: a new file, locked and
+fsynced, renamed over the old one), so the file keeps one line per row and every reader stays as is.
+
 Merge. `merge_shards` reads every shard file of one split in a folder and returns the rows in the test
 file's index order. Shard files of different N in one folder, missing shard files, an index in two
 places, an index that is not in the test file and a test row without a prediction are errors that say
@@ -60,6 +66,18 @@ SHARD_RE = re.compile(r"^shard-(\d+)-of-(\d+)\.jsonl$")
 
 FIELDS = ("index", "entity_name", "prediction", "candidate", "confidence", "raw", "reason", "engine",
           "seconds")
+# Why an empty row may read differently next time: its image was absent, failed or broken, or the engine
+# failed on it (the runner's reasons, then the engines' own: the vlm engine's "error: ...", the OCR
+# engine's "missing image", "unreadable image" and "rules error"). Answers and the engines' real
+# blanks (nothing found, no mention, below threshold...) are final.
+RETRY_REASONS = ("image_missing", "download_failed", "image_undecodable", "error", "missing image",
+                 "unreadable image", "rules error")
+
+
+def needs_retry(record: Mapping[str, Any]) -> bool:
+    """Should a rerun predict this shard-file row again? (see RETRY_REASONS)"""
+    reason = record.get("reason") or ""
+    return not record.get("prediction") and reason.split(":", 1)[0] in RETRY_REASONS
 
 
 # ---- numbering and split -------------------------------------------------------------------------
@@ -252,6 +270,20 @@ def _lock(fh: IO[bytes], path: Path) -> None:
               f"shard", file=sys.stderr)
 
 
+def _fsync_dir(folder: Path) -> None:
+    # a rename is durable once its folder is synced; some systems cannot open a folder: skip there
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def _clean(value: Any) -> Any:
     # NaN/inf are not JSON; a confidence the engine could not compute is "none".
     if isinstance(value, float) and not math.isfinite(value):
@@ -272,9 +304,14 @@ class ShardWriter:
     """
 
     def __init__(self, path: str | os.PathLike, fields: Sequence[str] | None = None):
+        from amlc.tables import make_dirs, unwritable
+
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh: IO[bytes] | None = open(self.path, "a+b")
+        make_dirs(self.path.parent, "shard folder")
+        try:
+            self._fh: IO[bytes] | None = open(self.path, "a+b")
+        except OSError as exc:
+            raise unwritable(self.path, exc, "shard file") from None
         _lock(self._fh, self.path)
         try:
             contents = read_shard_handle(self._fh, self.path, fields)
@@ -309,6 +346,37 @@ class ShardWriter:
             self._sync()
             self.done |= batch
         return len(lines)
+
+    def drop(self, indices: Iterable[int]) -> int:
+        """Take the rows of `indices` out of the file (to be predicted again); returns how many.
+
+        Atomic: the other lines go to a new file in the same folder, which is locked, fsynced and
+        then renamed over this one, so a kill at any point leaves the old file or the new one whole,
+        and the lock is held throughout.
+        """
+        assert self._fh is not None
+        gone = set(indices) & self.done
+        if not gone:
+            return 0
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        new: IO[bytes] = open(tmp, "a+b")
+        try:
+            _lock(new, tmp)
+            self._fh.seek(0)
+            new.write(b"".join(line for line in self._fh if json.loads(line)["index"] not in gone))
+            new.flush()
+            os.fsync(new.fileno())
+            os.replace(tmp, self.path)
+            _fsync_dir(self.path.parent)
+        except BaseException:
+            new.close()
+            tmp.unlink(missing_ok=True)
+            raise
+        self._fh.close()
+        self._fh = new
+        self.done -= gone
+        self.existing = [r for r in self.existing if r["index"] not in gone]
+        return len(gone)
 
     def close(self) -> None:
         if self._fh is not None:

@@ -45,7 +45,7 @@ import pandas as pd
 
 from amlc import prompts
 from amlc.errors import InputError
-from amlc.tables import atomic_open, write_csv, write_text
+from amlc.tables import atomic_open, make_dirs, write_csv, write_text
 
 SAMPLE_COLUMNS = ("index", "image_link", "entity_name", "entity_value", "split")
 DATASET_COLUMNS = ("index", "split", "entity_name", "image_link", "image_path", "entity_value", "target",
@@ -171,8 +171,7 @@ def build(sample: pd.DataFrame, image_path: Callable[[str], Path | None], out_di
         raise InputError(f"sample has unknown split value(s) {bad_split}; expected train / val")
     if not 0.0 <= abstention_max_fraction <= 1.0:
         raise InputError(f"dataset.abstention_max_fraction must be in [0, 1], got {abstention_max_fraction}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = make_dirs(out_dir)
 
     records: list[dict[str, Any]] = []
     for row in sample.itertuples(index=False):

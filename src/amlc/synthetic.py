@@ -46,7 +46,6 @@ installed, else Pillow's built-in scalable font.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import math
 import os
@@ -836,7 +835,7 @@ def generate(out_dir: str | os.PathLike, n: int, seed: int = 0, *, base_url: str
     import pandas as pd
 
     from amlc.errors import InputError
-    from amlc.tables import write_csv
+    from amlc.tables import make_dirs, write_csv
 
     if n < 1:
         raise InputError(f"--n must be at least 1, got {n}")
@@ -845,8 +844,7 @@ def generate(out_dir: str | os.PathLike, n: int, seed: int = 0, *, base_url: str
     if not 0.0 <= test_fraction <= 1.0:
         raise InputError(f"test fraction must be in [0, 1], got {test_fraction}")
     out = Path(out_dir)
-    images = out / "images"
-    images.mkdir(parents=True, exist_ok=True)
+    images = make_dirs(out / "images")
     base = (base_url or DEFAULT_BASE_URL).rstrip("/")
     jobs = [(seed, i, str(images)) for i in range(n)]
     if workers > 1 and n > 1:
@@ -893,7 +891,9 @@ def _progress(it, total: int, show: bool):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
+    from amlc.errors import ArgumentParser
+
+    ap = ArgumentParser(
         prog="python -m amlc.synthetic",
         description="Render labelled synthetic product images (packaging, bottles, spec tables, battery and "
                     "charger labels, power badges, max-load claims, dimension drawings) for all eight "

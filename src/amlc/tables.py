@@ -2,8 +2,10 @@
 
 Every stage reads its inputs through `read_csv`, so a missing file, an empty file, bytes that are not
 UTF-8, a missing column, a bad index or an unknown entity name all end as one clear `InputError`
-(file, line, what was expected) instead of a pandas traceback. Writes are atomic: a temporary file in
-the same folder, then a rename, so a crash never leaves a half-written CSV under the final name.
+(file, line, what was expected) instead of a pandas traceback. A UTF-8 byte order mark (what Excel
+writes) is skipped, as pandas, the organisers' reader, skips it. Writes are atomic: a temporary file in
+the same folder, then a rename, so a crash never leaves a half-written CSV under the final name; a
+place that cannot be written (a parent that is a file, a read-only folder) is an `InputError` naming it.
 """
 
 from __future__ import annotations
@@ -73,6 +75,27 @@ def _not_utf8(exc: UnicodeDecodeError, path: Path, what: str) -> InputError:
                       f"{exc.start}): {path}")
 
 
+def _decode(data: bytes, path: Path, what: str) -> str:
+    try:
+        return data.decode("utf-8-sig")  # a leading byte order mark is dropped
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(exc, path, what) from None
+
+
+def read_text(path: str | os.PathLike, what: str = "file") -> str:
+    """A whole text file (UTF-8, optional BOM); absent, a folder or not UTF-8 is an InputError."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{what} not found: {path}")
+    if path.is_dir():
+        raise InputError(f"{what} is a folder, not a file: {path}")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {what} ({exc.strerror}): {path}") from None
+    return _decode(data, path, what)
+
+
 def _check_columns(columns: list[str], required: list[str], path: Path, what: str) -> None:
     missing = [c for c in required if c not in columns]
     if missing:
@@ -105,10 +128,7 @@ def read_table(path: str | os.PathLike, required: Iterable[str] = (), what: str 
     path = Path(path)
     required = list(required)
     _open_checked(path, what)
-    try:
-        text = path.read_bytes().decode("utf-8-sig")  # Excel's UTF-8 starts with a BOM; pandas drops it too
-    except UnicodeDecodeError as exc:
-        raise _not_utf8(exc, path, what) from None
+    text = _decode(path.read_bytes(), path, what)
     if "\0" in text:
         raise InputError(f"{what} is not a valid CSV (it holds NUL bytes): {path}")
     if '"' in text:
@@ -165,7 +185,7 @@ def read_csv(
         # the first column into the row labels
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            df = pd.read_csv(path, dtype=dtypes, encoding="utf-8", index_col=False)
+            df = pd.read_csv(path, dtype=dtypes, encoding="utf-8-sig", index_col=False)
     except UnicodeDecodeError as exc:
         raise _not_utf8(exc, path, what) from None
     except pd.errors.EmptyDataError:
@@ -182,7 +202,7 @@ def read_csv(
 
 def _peek_header(path: Path, what: str) -> list[str]:
     try:
-        with open(path, encoding="utf-8", newline="") as fh:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
             return next(csv.reader(fh), [])
     except UnicodeDecodeError as exc:
         raise _not_utf8(exc, path, what) from None
@@ -265,22 +285,51 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def unwritable(path: str | os.PathLike, exc: OSError, what: str = "") -> InputError:
+    """The error for an output that cannot be written: which path, and what the system said."""
+    why = exc.strerror or type(exc).__name__
+    return InputError(f"cannot write {what + ' ' if what else ''}{path} ({why}"
+                      f"{': ' + str(exc.filename) if exc.filename and str(exc.filename) != str(path) else ''})")
+
+
+def make_dirs(folder: str | os.PathLike, what: str = "") -> Path:
+    """`mkdir -p folder`, or an InputError naming it when it cannot be made (a file in the way...)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise unwritable(folder, exc, what or "folder") from None
+    return folder
+
+
 @contextmanager
 def atomic_open(path: str | os.PathLike, newline: str | None = None) -> Iterator[TextIO]:
     """Open a text file for writing that appears under `path` only once it is complete.
 
     The data goes to a temporary file in the same folder and is renamed into place on success, so a
-    crash or Ctrl-C never leaves a half-written file under the final name.
+    crash or Ctrl-C never leaves a half-written file under the final name. A path that cannot be
+    written (its folder cannot be made, is read-only, or the path is a folder) is an InputError.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    make_dirs(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise unwritable(path, exc) from None
     try:
         # mkstemp creates the file 0600; give it the mode a plain open() would (0666 less the umask)
         os.fchmod(fd, 0o666 & ~_UMASK)
-        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as fh:
+        fh = os.fdopen(fd, "w", encoding="utf-8", newline=newline)
+        with fh:
             yield fh
-        os.replace(tmp, path)
+            try:
+                fh.flush()
+            except OSError as exc:  # a full disk shows here, on the last buffered write
+                raise unwritable(path, exc) from None
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:  # e.g. the path is a folder
+            raise unwritable(path, exc) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -103,13 +103,14 @@ def _config(spec: dict[str, Any]):
 
 def _save(spec: dict[str, Any], out_dir: Path, *, seed: int, dtype: str, max_pixels: int,
           device: str = "cpu") -> Path:
+    from amlc.tables import make_dirs
+
+    out_dir = make_dirs(out_dir, "model folder")  # before the slow imports: a bad path fails at once
     import torch
     from transformers import GenerationConfig, Qwen2VLForConditionalGeneration, Qwen2VLImageProcessorPil
 
     from amlc import swift_plugin
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     config = _config(spec)
     with torch.device(device):  # a 2B model is initialised on the GPU in seconds, on CPU in minutes
@@ -154,9 +155,9 @@ def build_qwen2vl_2b_random(out_dir: str | os.PathLike, *, seed: int = 0, dtype:
 
 
 def main(argv=None) -> int:
-    import argparse
+    from amlc.errors import ArgumentParser
 
-    p = argparse.ArgumentParser(description="Build a random-weight Qwen2-VL model folder offline.")
+    p = ArgumentParser(description="Build a random-weight Qwen2-VL model folder offline.")
     p.add_argument("out_dir")
     p.add_argument("--arch", choices=["tiny", "2b"], default="tiny",
                    help="tiny: ~10 M parameters for CPU tests; 2b: Qwen2-VL-2B's real shapes (GPU benches)")
@@ -170,4 +171,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from amlc.errors import cli
+
+    raise SystemExit(cli(main))

@@ -10,7 +10,9 @@ from amlc.train_recipe import STAGE_HELP, STAGES
 
 def parser() -> argparse.ArgumentParser:
     stages = "\n".join(f"  {i}. {name:<9} {STAGE_HELP[name]}" for i, name in enumerate(STAGES, 1))
-    p = argparse.ArgumentParser(
+    from amlc.errors import ArgumentParser
+
+    p = ArgumentParser(
         prog="train/run.py",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Turn the competition CSV into a fine-tuned, merged and 4-bit quantised "

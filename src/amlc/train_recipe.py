@@ -120,7 +120,9 @@ class Recipe:
 
     # ---- running ----
     def run(self, stages: list[str]) -> dict[str, float]:
-        self.out.mkdir(parents=True, exist_ok=True)
+        from amlc.tables import make_dirs
+
+        make_dirs(self.out, "run.output_dir")
         save_config(self.cfg, self.out / "config.yaml")
         times: dict[str, float] = {}
         for name in stages:
@@ -252,7 +254,7 @@ class Recipe:
         from amlc import finetune
 
         out = finetune.merge(self.checkpoint(), self.merged_dir, max_pixels=self.cfg["train"]["max_pixels"],
-                             offline=self.offline)
+                             offline=self.offline, use_hf=self.cfg["train"]["use_hf"])
         self.log(f"merge: merged model -> {out}")
         return out
 
@@ -287,7 +289,7 @@ class Recipe:
         return cfg  # vlm.max_pixels null: the model's amlc.json (what it was trained with)
 
     def stage_validate(self) -> dict[str, Any]:
-        from amlc.tables import read_csv, write_csv, write_text
+        from amlc.tables import make_dirs, read_csv, write_csv, write_text
 
         evaluate = _need("amlc.evaluate", "the validate stage")
         sample = self._sample()
@@ -296,7 +298,7 @@ class Recipe:
             val = val.head(int(self.cfg["validate"]["max_rows"]))
         if val.empty:
             raise InputError("the sample has no validation rows (sample.val_fraction is 0?)")
-        self.validate_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.validate_dir)
         cols = [c for c in ("index", "image_link", "group_id", "entity_name", "entity_value") if c in val.columns]
         val_input = self.validate_dir / "val_input.csv"
         write_csv(val[cols], val_input)

@@ -7,13 +7,24 @@ Policies (each decided once, here):
 - Output format: "<number> <unit>", the number as Python prints a float ("500.0", "0.709", "1400.0"),
   never in scientific notation ("1e+17" becomes "100000000000000000.0"), never negative. The unit is
   the competition's full name ("gram", "fluid ounce").
-- Text that is already canonical for the entity (the organisers' sanity pattern, an allowed unit for
-  that entity) is returned unchanged, byte for byte: a model that learned "1400 milligram" from a label
-  keeps it.
+- Text that is already canonical for the entity is returned unchanged, byte for byte: a model that
+  learned "1400 milligram" from a label keeps it. Canonical (`is_canonical`) is exactly how the
+  catalogue writes its labels: the number as Python prints it, or a whole number without ".0"; one
+  space; an allowed unit of that entity. Text that is canonical but for its spacing or zeros
+  (" 5  centimetre", "05 centimetre", "5\tcentimetre", "1.50 gram") is rewritten canonically, keeping
+  its whole-number style ("5 centimetre"); anything else could never equal a label.
 - Spellings: every common spelling, abbreviation and symbol of each unit, any case ("500g", "500 GMS",
   "12V", "5 fl. oz", '37"', "6'", "cu ft", "cm³").
 - Numbers: "1,5" and "1.5" are 1.5; "1,500" and "1.234,5" use thousands separators; "1 1/2" and "3/4"
-  are fractions when the denominator is 2, 3, 4, 8, 16, 32 or 64; "2.5e3" is 2500.
+  are fractions when the denominator is 2, 3, 4, 8, 16, 32 or 64; "2.5e3" is 2500. A space separates
+  thousands when that is the only reading: "1 000 g", "10 000 mg", "1 500 W" (a group after the first
+  starts with 0, or the first is 1: no pack count is written "1"). "2 500 g" may be 2500 g or two of
+  500 g: such a mention is ambiguous and never the answer (blank, reason "ambiguous number", when no
+  other mention answers). A negative number ("-5 volt") is never an answer either (reason "negative
+  number"): no product carries one, and a minus is a misread dash more often than a sign.
+- Pack counts: in "2 x 500 g" or "12 x 1.5 oz" the unitless first members count packs, the quantity
+  is the member with the unit (`pack_count`, shared with the OCR engine's rules); dimensions are
+  the exception, "10 x 20 x 30 cm" reads each member in cm.
 - Ranges ("100-240V", "10 kilogram to 15 kilogram", "[100.0, 240.0] volt", "110/220V") resolve by
   `range_policy`: "max" (default: the upper bound, e.g. the top of a charger's input range), "min",
   "first" (the bound written first) or "blank".
@@ -42,8 +53,15 @@ RANGE_POLICIES = ("max", "min", "first", "blank")
 
 # The organisers' sanity pattern: a valid prediction looks like this (and its unit is allowed).
 SANITY_RE = re.compile(r"^-?\d+(\.\d+)?\s+[a-zA-Z\s]+$")
-# What we pass through untouched: the same, but ASCII digits and no sign.
-_CANONICAL_RE = re.compile(r"^\d+(\.\d+)?\s+[a-zA-Z\s]+$", re.ASCII)
+# What we pass through untouched (with `is_canonical`'s check of the unit): no sign, no leading zero,
+# no trailing zero after the point but ".0", one space, lower-case words. With at most 15 significant
+# digits such a number is exactly how Python prints its float (longer ones are checked the slow way).
+_CANONICAL_RE = re.compile(r"^(?:0|[1-9]\d*)(?:\.(?:0|\d*[1-9]))? [a-z]+(?: [a-z]+)*$", re.ASCII)
+# Canonical but for spacing and zeros: rewritten canonically, keeping the whole-number style.
+_NEAR_CANONICAL_RE = re.compile(r"^0*([0-9]+(?:\.[0-9]+)?)\s+([a-z]+(?:\s+[a-z]+)*)$")
+# The entities whose "a x b x c" tuples are sizes (each member a value); elsewhere a unitless member
+# of a tuple is a pack count.
+DIMENSIONS = ("width", "height", "depth")
 
 # canonical unit -> spellings (lower case; a space matches any run of spaces, or none).
 # Units outside the competition's list are here too, so that "5 kWh" is read as kilowatt hour (and
@@ -185,6 +203,11 @@ def _unit_after(text: str, pos: int) -> tuple[str, int, bool] | None:
 _NUMBER_RE = re.compile(
     r"(?<![0-9a-wyz])(?<![0-9][.,])(?:\d+(?:[.,]\d+)*(?:e[+-]?\d+)?|\.\d+)"
 )
+# Digits in groups of three after single spaces ("1 000", "12 500,5"): maybe one number with space
+# thousands separators (see `_numbers` for when it is).
+_SPACED_RE = re.compile(r"(?<![0-9a-wyz.,])(?<![0-9] )([1-9]\d{0,2})((?: \d{3})+)(?![0-9])"
+                        r"(?:[.,](\d+))?(?![0-9.,])")
+_SPACED_HINT_RE = re.compile(r"\d \d{3}")
 _FRACTION_RE = re.compile(r"(?<![0-9a-wyz./])(?:(\d+)(?:\s+|-))?(\d+)\s*/\s*(\d+)(?![0-9.,/])")
 _BRACKET_RANGE_RE = re.compile(r"\[\s*([0-9.e+-]+)\s*,\s*([0-9.e+-]+)\s*\]")
 _RANGE_GAP_RE = re.compile(r"^\s*(?:-|~|to|/)\s*$")
@@ -211,12 +234,13 @@ class Mention(NamedTuple):
     group: int | None = None
     position: int = 0
     unit_shared: bool = False  # the unit was written once for the whole tuple, after the last member
+    ambiguous: bool = False  # "2 500 g": 500 g after a count, or 2500 g with a space separator
 
 
 class Normalized(NamedTuple):
     prediction: str
     reason: str  # unchanged | reformatted | converted | range | empty | no number | no unit |
-    #              unit not allowed | range blanked
+    #              unit not allowed | range blanked | negative number | ambiguous number
 
 
 def prepare_text(text: str) -> str:
@@ -290,22 +314,40 @@ def _clean(value: float) -> float:
     return float(f"{value:.12g}")
 
 
-def _numbers(text: str) -> list[tuple[int, int, float, str]]:
-    """Every number in prepared text as (start, end, value, text), fractions included."""
-    found: list[tuple[int, int, float, str]] = []
+def _numbers(text: str) -> list[tuple[int, int, float, str, bool]]:
+    """Every number in prepared text as (start, end, value, text, ambiguous), fractions included.
+
+    Digits grouped by single spaces ("1 000", "2 500") are one number when no other reading makes
+    sense: a later group starts with 0 ("1 000", "10 050": nobody writes a quantity "050"), or the
+    first group is 1 ("1 500 W": a pack count of one is never written). Otherwise ("2 500 g") the
+    groups stay separate numbers and those after the first are marked ambiguous.
+    """
+    found: list[tuple[int, int, float, str, bool]] = []
     taken: list[tuple[int, int]] = []
+    doubtful: list[tuple[int, int]] = []
     for m in _FRACTION_RE.finditer(text) if "/" in text else ():
         whole, num, den = m.group(1), int(m.group(2)), int(m.group(3))
         if den in _FRACTION_DENOMINATORS and 0 < num < den:
             value = (int(whole) if whole else 0) + num / den
-            found.append((m.start(), m.end(), value, m.group(0)))
+            found.append((m.start(), m.end(), value, m.group(0), False))
             taken.append((m.start(), m.end()))
+    for m in _SPACED_RE.finditer(text) if _SPACED_HINT_RE.search(text) else ():
+        if taken and any(a <= m.start() < b for a, b in taken):
+            continue
+        head, tail, decimals = m.groups()
+        if head == "1" or " 0" in tail:
+            value = float(head + tail.replace(" ", "") + ("." + decimals if decimals else ""))
+            found.append((m.start(), m.end(), value, m.group(0), False))
+            taken.append((m.start(), m.end()))
+        else:
+            doubtful.append((m.start() + len(head), m.end()))
     for m in _NUMBER_RE.finditer(text):
         if taken and any(a <= m.start() < b for a, b in taken):
             continue
         value = parse_number(m.group(0))
         if value is not None:
-            found.append((m.start(), m.end(), value, m.group(0)))
+            ambiguous = bool(doubtful) and any(a <= m.start() < b for a, b in doubtful)
+            found.append((m.start(), m.end(), value, m.group(0), ambiguous))
     found.sort()
     return found
 
@@ -317,16 +359,17 @@ class _Quantity:
     value: float
     unit: str | None
     quote: bool
+    ambiguous: bool = False
 
 
 def _quantities(text: str) -> list[_Quantity]:
     out = []
-    for start, end, value, _ in _numbers(text):
+    for start, end, value, _, ambiguous in _numbers(text):
         unit = _unit_after(text, end)
         if unit:
-            out.append(_Quantity(start, unit[1], value, unit[0], unit[2]))
+            out.append(_Quantity(start, unit[1], value, unit[0], unit[2], ambiguous))
         else:
-            out.append(_Quantity(start, end, value, None, False))
+            out.append(_Quantity(start, end, value, None, False, ambiguous))
     return out
 
 
@@ -352,7 +395,8 @@ def find_mentions(text: str, *, prepared: bool = False) -> list[Mention]:
         if (nxt and nxt.unit and (q.unit is None or q.unit == nxt.unit) and _RANGE_GAP_RE.match(gap)
                 and not (q.unit is None and gap.strip() == "/" and nxt.value < q.value)):
             mentions.append(Mention(max(q.value, nxt.value), nxt.unit, q.start, nxt.end,
-                                    t[q.start:nxt.end], q.value, nxt.value, is_range=True))
+                                    t[q.start:nxt.end], q.value, nxt.value, is_range=True,
+                                    ambiguous=q.ambiguous or nxt.ambiguous))
             i += 2
             continue
         # 10 x 20 x 30 cm (the unit may be written once, at the end, or after every member)
@@ -368,12 +412,14 @@ def find_mentions(text: str, *, prepared: bool = False) -> list[Mention]:
                     mentions.append(Mention(member.value, unit, member.start, member.end,
                                             t[member.start:member.end], member.value, member.value,
                                             group=group_id, position=pos,
-                                            unit_shared=member.unit is None))
+                                            unit_shared=member.unit is None,
+                                            ambiguous=member.ambiguous))
             group_id += 1
             i = j + 1
             continue
         if q.unit:
-            mentions.append(Mention(q.value, q.unit, q.start, q.end, t[q.start:q.end], q.value, q.value))
+            mentions.append(Mention(q.value, q.unit, q.start, q.end, t[q.start:q.end], q.value, q.value,
+                                    ambiguous=q.ambiguous))
         i += 1
     return mentions
 
@@ -407,11 +453,28 @@ def resolve_unit(unit: str, entity: str) -> tuple[str, float] | None:
     return None
 
 
+def pack_count(m: Mention, entity: str) -> bool:
+    """Is `m` a tuple's unitless member counting packs ("2" in "2 x 500 g"), not a quantity?"""
+    return m.unit_shared and entity not in DIMENSIONS
+
+
+def _canonical_number(number: str) -> str:
+    """How the catalogue writes this number: Python's float text, a whole number kept without ".0"."""
+    text = format_number(float(number))
+    return text[:-2] if "." not in number else text
+
+
 def is_canonical(text: str, entity: str) -> bool:
-    """Already a valid prediction for `entity`: the sanity pattern, no exponent, an allowed unit."""
-    if not _CANONICAL_RE.match(text) or text != text.strip():
+    """Written exactly as a label of `entity` would be (see the module docstring), byte for byte."""
+    if not _CANONICAL_RE.match(text):
         return False
-    return text.split(maxsplit=1)[1] in ENTITY_UNIT_MAP[entity]
+    number, unit = text.split(" ", 1)
+    return unit in ENTITY_UNIT_MAP[entity] and (len(number) <= 15 or _canonical_number(number) == number)
+
+
+def _negative(t: str, m: Mention) -> bool:
+    """A minus sign right before the mention's number, not a hyphen inside a word ("XR-5")."""
+    return m.start > 0 and t[m.start - 1] == "-" and (m.start == 1 or not t[m.start - 2].isalnum())
 
 
 def range_value(m: Mention, policy: str) -> float | None:
@@ -440,14 +503,22 @@ def normalize_ex(text: str, entity: str, range_policy: str = "max") -> Normalize
         return Normalized("", "empty")
     if is_canonical(stripped, entity):
         return Normalized(stripped, "unchanged")
+    near = _NEAR_CANONICAL_RE.match(stripped)
+    if near and " ".join(near.group(2).split()) in ENTITY_UNIT_MAP[entity]:
+        return Normalized(f"{_canonical_number(near.group(1))} {' '.join(near.group(2).split())}",
+                          "reformatted")
     t = prepare_text(stripped)
     simple = _single_quantity(t)
     mentions = [simple] if simple else find_mentions(t, prepared=True)
     if not mentions:
         return Normalized("", "no unit" if _numbers(t) else "no number")
+    skipped = ""
     for m in mentions:
         resolved = resolve_unit(m.unit, entity)
-        if resolved is None:
+        if resolved is None or pack_count(m, entity):
+            continue
+        if m.ambiguous or _negative(t, m):
+            skipped = skipped or ("ambiguous number" if m.ambiguous else "negative number")
             continue
         unit, factor = resolved
         value = range_value(m, range_policy)
@@ -461,7 +532,7 @@ def normalize_ex(text: str, entity: str, range_policy: str = "max") -> Normalize
         else:
             reason = "reformatted"
         return Normalized(out, reason)
-    return Normalized("", "unit not allowed")
+    return Normalized("", skipped or "unit not allowed")
 
 
 def normalize(text: object, entity: str, range_policy: str = "max") -> str:

@@ -54,13 +54,12 @@ from dataclasses import dataclass, field
 from statistics import median
 from typing import TYPE_CHECKING
 
-from amlc.units import (BASE_FACTOR, Mention, find_mentions, format_value, prepare_text,
-                        range_value, resolve_unit)
+from amlc.units import (BASE_FACTOR, DIMENSIONS, Mention, find_mentions, format_value, pack_count,
+                        prepare_text, range_value, resolve_unit)
 
 if TYPE_CHECKING:
     from amlc.engines.ocr import Box
 
-DIMENSIONS = ("width", "height", "depth")
 
 # Words that name an entity next to its value (prepared text: lower case, NFKC). Matched as whole words.
 KEYWORDS: dict[str, tuple[str, ...]] = {
@@ -302,7 +301,7 @@ def candidates(boxes: Sequence[Box], entity: str, range_policy: str = "max") -> 
     def add(text: str, owners: list[tuple[int, int, int]]) -> None:
         # owners: (box index, start, end) of each box's part of `text`
         for m in find_mentions(text, prepared=True):
-            if m.unit_shared and entity not in DIMENSIONS:
+            if pack_count(m, entity):
                 continue  # "2 x 60g": the 2 is a pack count, not 2 g (a size tuple shares its unit)
             resolved = resolve_unit(m.unit, entity)
             if resolved is None:
