@@ -114,7 +114,8 @@ CASES = [
     ("1 000 g", "item_weight", "1000.0 gram"),
     ("10 000 mg", "item_weight", "10000.0 milligram"),
     ("Net Wt. 1 000 g", "item_weight", "1000.0 gram"),
-    ("1 500 W", "wattage", "1500.0 watt"),
+    ("1 500 W", "wattage", ""),  # 1500 W, or "1 x 500 W" (OCR: "100 CAPSULES 1 500MG" is 500 mg)
+    ("1 050 W", "wattage", "1050.0 watt"),
     ("1\u00a0250,5 g", "item_weight", "1250.5 gram"),  # a no-break space, a decimal comma
     ("1 000-2 000 W", "wattage", "2000.0 watt"),
     ("2 500 g", "item_weight", ""),  # 2500 g, or two packs of 500 g?
@@ -296,7 +297,7 @@ def rendered_answers(draw):
         text = text.replace(".", "", 1)  # "1.234 g" is 1.234 g: a lone dot group is a decimal point
     groups = _grouped(whole, ",").split(",")
     spaced = sep in (" ", "\u00a0", "\u202f") and len(groups) > 1
-    exact = not spaced or groups[0] == "1" or any(g.startswith("0") for g in groups[1:])
+    exact = not spaced or bool(decimals) or any(g.startswith("0") for g in groups[1:])
     if kind == "pack":
         if entity in DIMENSIONS:  # a dimension tuple is a size, not a pack
             return answer, text, entity, False

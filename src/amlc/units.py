@@ -17,10 +17,10 @@ Policies (each decided once, here):
   "12V", "5 fl. oz", '37"', "6'", "cu ft", "cm³").
 - Numbers: "1,5" and "1.5" are 1.5; "1,500" and "1.234,5" use thousands separators; "1 1/2" and "3/4"
   are fractions when the denominator is 2, 3, 4, 8, 16, 32 or 64; "2.5e3" is 2500. A space separates
-  thousands when that is the only reading: "1 000 g", "10 000 mg", "1 500 W" (a group after the first
-  starts with 0, or the first is 1: no pack count is written "1"). "2 500 g" may be 2500 g or two of
-  500 g: such a mention is ambiguous and never the answer (blank, reason "ambiguous number", when no
-  other mention answers). A negative number ("-5 volt") is never an answer either (reason "negative
+  thousands when that is the only reading: "1 000 g", "10 000 mg", "1 250,5 g" (a group after the
+  first starts with 0, or a decimal part follows). "2 500 g" may be 2500 g or two of 500 g, "1 500 mg"
+  1500 mg or one capsule of 500 mg: such a mention is ambiguous and never the answer (blank, reason
+  "ambiguous number", when no other mention answers). A negative number ("-5 volt") is never an answer either (reason "negative
   number"): no product carries one, and a minus is a misread dash more often than a sign.
 - Pack counts: in "2 x 500 g" or "12 x 1.5 oz" the unitless first members count packs, the quantity
   is the member with the unit (`pack_count`, shared with the OCR engine's rules); dimensions are
@@ -318,9 +318,10 @@ def _numbers(text: str) -> list[tuple[int, int, float, str, bool]]:
     """Every number in prepared text as (start, end, value, text, ambiguous), fractions included.
 
     Digits grouped by single spaces ("1 000", "2 500") are one number when no other reading makes
-    sense: a later group starts with 0 ("1 000", "10 050": nobody writes a quantity "050"), or the
-    first group is 1 ("1 500 W": a pack count of one is never written). Otherwise ("2 500 g") the
-    groups stay separate numbers and those after the first are marked ambiguous.
+    sense: a later group starts with 0 ("1 000", "10 050": nobody writes a quantity "050"), or a
+    decimal part follows ("1 250,5 g"). Otherwise ("2 500 g", and "1 500 mg", which OCR also gives
+    for "1 capsule: 500 mg") the groups stay separate numbers and those after the first are marked
+    ambiguous.
     """
     found: list[tuple[int, int, float, str, bool]] = []
     taken: list[tuple[int, int]] = []
@@ -335,7 +336,7 @@ def _numbers(text: str) -> list[tuple[int, int, float, str, bool]]:
         if taken and any(a <= m.start() < b for a, b in taken):
             continue
         head, tail, decimals = m.groups()
-        if head == "1" or " 0" in tail:
+        if decimals or " 0" in tail:
             value = float(head + tail.replace(" ", "") + ("." + decimals if decimals else ""))
             found.append((m.start(), m.end(), value, m.group(0), False))
             taken.append((m.start(), m.end()))
