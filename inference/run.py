@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how many shards the input is cut into; default: $AMLC_NUM_SHARDS, "
                         "$SLURM_ARRAY_TASK_COUNT, else inference.num_shards (1)")
     p.add_argument("--engine", choices=sorted(ENGINES),
-                   help="ocr (CPU, offline) or vlm (fine-tuned Qwen2-VL, GPU); default: inference.engine")
+                   help="ocr (CPU, offline), vlm (fine-tuned Qwen2-VL, GPU) or api (any vision-language model "
+                        "behind an OpenAI-compatible server: the api.* settings); default: inference.engine")
     p.add_argument("--input", metavar="CSV",
                    help="rows to predict, in test.csv layout (index,image_link,group_id,entity_name"
                         "[,entity_value]); default: data.test_csv")

@@ -1,7 +1,8 @@
 """Inference engines behind one interface: a batch of (image, entity) requests -> raw text + prediction.
 
 An engine is chosen by name (`inference.engine` in the config or `--engine`): `ocr` (rapidocr + rules,
-CPU, offline) or `vlm` (the fine-tuned Qwen2-VL through ms-swift). Each engine module is imported only
+CPU, offline), `vlm` (the fine-tuned Qwen2-VL through ms-swift) or `api` (any vision-language model
+behind an OpenAI-compatible server). Each engine module is imported only
 when chosen, so a CPU box never imports torch or vLLM to run the OCR engine, and `--help` stays fast.
 
 Contract every engine keeps:
@@ -48,6 +49,7 @@ class Engine(Protocol):
 ENGINES = {
     "ocr": "amlc.engines.ocr",
     "vlm": "amlc.engines.vlm",
+    "api": "amlc.engines.api",
 }
 
 
