@@ -30,6 +30,8 @@ other schedulers: export AMLC_SHARD=$((SGE_TASK_ID - 1)) AMLC_NUM_SHARDS=8 (or p
 one machine with 4 GPUs:
     for k in 0 1 2 3; do CUDA_VISIBLE_DEVICES=$k python inference/run.py --engine vlm \\
         --shard $k --num-shards 4 --no-progress > shard-$k.log 2>&1 & done; wait
+shards sharing one model server (vLLM data parallel, `python -m amlc.serve`, a hosted API; README):
+    python inference/run.py --engine api api.base_url=http://gpu-node:8000/v1 api.model=amlc
 Requeued or killed jobs just run again: rows already in the shard file are skipped. Then:
 
     python merge_csv.py --input_dir outputs/default/preds --test_filename dataset/test.csv \\

@@ -67,7 +67,8 @@ def dataset(root: Path, n: int, missing: tuple[int, ...] = ()):
 
 
 def api_args(url: str, **more) -> list[str]:
-    args = {"api.base_url": url, "api.model": "tiny", "api.api_key_env": "AMLC_TEST_KEY", **more}
+    args = {"api.base_url": url, "api.model": "tiny", "api.api_key_env": "AMLC_TEST_KEY",
+            "api.max_pixels": api_server.MAX_PIXELS, **more}
     return [f"{k}={v}" for k, v in args.items()]
 
 
@@ -245,6 +246,24 @@ def test_a_failing_server_stops_the_run_after_consecutive_failures(tmp_path, pro
     written = read_shard(shard_path(tmp_path / "p", 0, 1)).records
     assert [r["reason"].split(":")[0] for r in written] == ["error", "error"]  # the third stopped the run
     assert written[0]["reason"].startswith("error: api http_500: HTTP 500: internal error after 2 attempts")
+
+
+def test_resized_here_or_by_the_server_the_model_sees_the_same_size(tmp_path, server, monkeypatch):
+    """api.send_original: the server (swift deploy at the training max_pixels) resizes as the client would."""
+    from amlc.inference import run_shard
+
+    csv, images, entities = dataset(tmp_path, 6)
+    monkeypatch.setenv("AMLC_TEST_KEY", api_server.KEY)
+    reports = {}
+    for original in (False, True):
+        cfg = load_config(None, api_args(server.url, **{"inference.download": False,
+                                                        "api.send_original": original}))
+        out = tmp_path / f"preds-{original}"
+        reports[original] = run_shard(cfg, 0, 1, input_csv=csv, images_dir=images, output_dir=out,
+                                      engine="api", progress=False, log=lambda m: None).engine_report
+        check_rows(read_shard(shard_path(out, 0, 1)).records, entities)
+    assert reports[True]["answered"] == reports[False]["answered"] == 6
+    assert reports[True]["tokens_in"] == reports[False]["tokens_in"]  # the same image tokens per row
 
 
 # ---- teacher labels ----

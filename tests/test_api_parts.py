@@ -30,6 +30,7 @@ def cfg_with(*overrides):
     ("api.retries=-1", "api.retries must be >= 0"),
     ("api.headers.Authorization=Bearer sk-123", "would save a secret in the config"),
     ("api.headers.X-Api-Key=sk-123", "would save a secret in the config"),
+    ("api.api_key_env=sk-proj-123", r"must be the NAME of an environment variable .*, not the key itself$"),
 ])
 def test_settings_are_checked(override, message):
     with pytest.raises(InputError, match=message):
@@ -105,11 +106,25 @@ def test_image_is_resized_as_training_resized_it(size, mode):
     assert (w, h) == trained.size and w % 28 == 0 and h % 28 == 0 and w * h <= max_pixels
     import base64
 
-    assert url.startswith("data:image/jpeg;base64,")
-    sent = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
+    assert url.startswith(b"data:image/jpeg;base64,")
+    sent = Image.open(io.BytesIO(base64.b64decode(url.split(b",", 1)[1])))
     assert sent.size == trained.size
     diff = [abs(a - b) for a, b in zip(sent.convert("RGB").tobytes(), trained.tobytes())]
     assert sum(diff) / len(diff) < 4  # JPEG at quality 95: the same pixels to within compression noise
+    # send_original: the file itself, and the size the server (resizing as training) will make of it
+    url, w2, h2 = api.image_payload(buf.getvalue(), max_pixels, 95, original=True)
+    assert url == b"data:image/png;base64," + base64.b64encode(buf.getvalue()) and (w2, h2) == (w, h)
+
+
+def test_encoded_body_is_the_json_of_the_request():
+    import json
+
+    body = {"model": "m", "messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": api.IMAGE_SLOT}}, {"type": "text", "text": 'a "b" \\ ü'}]}]}
+    url = b"data:image/jpeg;base64,/9j/4AAQ+/=="
+    got = json.loads(api.encode_body(body, url))
+    assert got["messages"][0]["content"][0]["image_url"]["url"] == url.decode()
+    assert got["messages"][0]["content"][1] == body["messages"][0]["content"][1]
 
 
 def test_report_arithmetic_and_wording():

@@ -266,6 +266,11 @@ DEFAULTS: dict[str, Any] = {
         # model's). For a hosted model, more pixels read small print better and cost more tokens.
         "max_pixels": None,
         "image_quality": 95,  # JPEG quality of the resized image sent
+        # true: send each image file as it is and let the server resize it. `python -m amlc.serve`
+        # (swift deploy) resizes exactly as training did; vLLM does with --mm-processor-kwargs
+        # '{"max_pixels": 313600}'. Saves the client decoding a photo (~30 ms of CPU for 2.5 MP,
+        # bench/bench_api.py), for a larger upload. Not for a hosted model: it would see every pixel.
+        "send_original": False,
         "image_workers": 0,  # threads decoding and resizing images; 0 = one per CPU, at most 8
         # US dollars per million prompt / completion tokens (0: unknown): the summary then prints the
         # money spent and what the whole input would cost.
