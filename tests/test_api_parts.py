@@ -54,6 +54,41 @@ def test_a_missing_key_or_server_is_a_clear_error(monkeypatch):
         api.ApiEngine(cfg_with(f"api.base_url=http://127.0.0.1:{port}/v1"))
 
 
+def test_waits_for_a_server_that_is_still_starting():
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Models(BaseHTTPRequestHandler):
+        def do_GET(self):
+            data = b'{"object": "list", "data": [{"id": "late"}]}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    servers = []
+
+    def start():
+        servers.append(ThreadingHTTPServer(("127.0.0.1", port), Models))
+        servers[0].serve_forever()
+
+    threading.Timer(1.5, start).start()  # the model is loading: nothing listens for 1.5 s
+    t0 = time.monotonic()
+    engine = api.ApiEngine(cfg_with(f"api.base_url=http://127.0.0.1:{port}/v1", "api.wait_for_server=60"))
+    try:
+        assert engine.model == "late" and 1.5 <= time.monotonic() - t0 < 30  # the only model served
+    finally:
+        engine.close()
+        servers[0].shutdown()
+        servers[0].server_close()
+
+
 def test_bucket_limits_the_rate():
     async def go(bucket, n, each):
         t0 = time.monotonic()

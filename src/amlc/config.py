@@ -247,6 +247,9 @@ DEFAULTS: dict[str, Any] = {
         "extra_body": {},  # extra request fields (open mapping), e.g. {max_completion_tokens: 16}
         # Seconds for one request, start to end; a slower one is retried.
         "timeout": 60.0,
+        # Seconds to wait at start-up for a server that is not answering yet (a SLURM job started
+        # beside the one loading the model); 0: fail at once with "cannot reach".
+        "wait_for_server": 0.0,
         # Requests in flight at once. A GPU server batches what is in flight: 32-64 keeps one vLLM
         # replica busy; for N data-parallel replicas behind one URL, ~32 x N over all shards.
         "max_in_flight": 32,

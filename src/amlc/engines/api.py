@@ -86,6 +86,7 @@ class Settings:
     headers: dict[str, str]
     extra_body: dict[str, Any]
     timeout: float
+    wait_for_server: float
     max_in_flight: int
     requests_per_second: float
     tokens_per_minute: float
@@ -115,7 +116,7 @@ class Settings:
         for key in ("max_in_flight", "max_tokens", "image_quality"):
             if not isinstance(a[key], int) or a[key] < 1:
                 raise InputError(f"api.{key} must be a positive integer, got {a[key]!r}")
-        for key in ("timeout", "requests_per_second", "tokens_per_minute", "retries", "backoff", "backoff_max",
+        for key in ("timeout", "wait_for_server", "requests_per_second", "tokens_per_minute", "retries", "backoff", "backoff_max",
                     "retry_after_max", "max_consecutive_failures", "image_workers",
                     "price_input_per_million", "price_output_per_million"):
             if a[key] is None or a[key] < 0:
@@ -351,13 +352,20 @@ class ApiEngine:
         import aiohttp
 
         url = f"{self.s.base_url}/models"
-        try:
-            async with self._session.get(url) as resp:
-                text = await resp.text()
-                status = resp.status
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
-            raise InputError(f"cannot reach the API at {self.s.base_url} ({type(exc).__name__}: "
-                             f"{self.scrub(str(exc)) or 'no answer'}): start the server or fix api.base_url") from None
+        deadline = time.monotonic() + self.s.wait_for_server
+        while True:
+            try:
+                async with self._session.get(url) as resp:
+                    text, status = await resp.text(), resp.status
+                if status < 500 or time.monotonic() > deadline:
+                    break
+            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+                if time.monotonic() > deadline:
+                    waited = f" after waiting {self.s.wait_for_server:g} s" if self.s.wait_for_server else ""
+                    raise InputError(f"cannot reach the API at {self.s.base_url}{waited} ({type(exc).__name__}: "
+                                     f"{self.scrub(str(exc)) or 'no answer'}): start the server, fix api.base_url, "
+                                     f"or give a starting server time with api.wait_for_server") from None
+            await asyncio.sleep(min(5.0, max(0.2, deadline - time.monotonic())))  # loading a model: minutes
         if status in (401, 403):
             raise self._fatal(status, text)
         if status != 200:
@@ -531,10 +539,8 @@ class ApiEngine:
 
     def report(self, total_rows: int | None = None) -> dict[str, Any]:
         """Requests, failures by kind, tokens and money, for the shard summary (amlc.inference)."""
-        st, s = self.stats, self.settings_prices()
-        spent = None
-        if s:
-            spent = st.tokens_in * s[0] / 1e6 + st.tokens_out * s[1] / 1e6
+        st, price_in, price_out = self.stats, self.s.price_input_per_million, self.s.price_output_per_million
+        spent = st.tokens_in * price_in / 1e6 + st.tokens_out * price_out / 1e6 if price_in or price_out else None
         per_row = spent / st.answered if spent is not None and st.answered else None
         out = {"requests": st.requests, "answered": st.answered, "cached": st.cached,
                "retried": dict(st.retried), "failed_rows": dict(st.failed), "tokens_in": st.tokens_in,
@@ -543,10 +549,6 @@ class ApiEngine:
                "projected_rows": total_rows, "no_logprobs": st.no_logprobs}
         out["text"] = format_report(out)
         return out
-
-    def settings_prices(self) -> tuple[float, float] | None:
-        p = (self.s.price_input_per_million, self.s.price_output_per_million)
-        return p if any(p) else None
 
 
 def format_report(r: dict[str, Any]) -> str:
