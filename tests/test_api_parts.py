@@ -275,3 +275,24 @@ def test_teacher_file_without_its_columns_is_an_error(tmp_path):
     sample, find, _ = _teacher_sample(tmp_path)
     with pytest.raises(InputError, match="teacher labels lack column"):
         swift_data.build(sample, find, tmp_path / "ds", teacher=pd.DataFrame({"index": [0]}), progress=False)
+
+
+# ---- the command lines' bad input ----
+
+def test_bad_input_is_one_line_and_a_pasted_key_is_never_saved(tmp_path, cli):
+    csv = tmp_path / "in.csv"
+    csv.write_text("index,image_link,group_id,entity_name\n0,http://x.invalid/a.jpg,1,width\n")
+    pasted = "sk-proj-abc123"
+    runs = {
+        "inference/run.py": cli("inference/run.py", "--engine", "api", "--input", csv, "--images", tmp_path,
+                                "--output_dir", tmp_path / "preds", "--no-download", f"api.api_key_env={pasted}"),
+        "teacher, no sample": cli("-m", "amlc.teacher", "--sample", tmp_path / "none.csv", "--output", tmp_path / "t.csv"),
+        "teacher, --max-rows 0": cli("-m", "amlc.teacher", "--sample", csv, "--output", tmp_path / "t.csv",
+                                     "--max-rows", "0"),
+        "serve, no model": cli("-m", "amlc.serve", "--model", tmp_path / "no-model"),
+    }
+    for what, r in runs.items():
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), (what, r.stderr)
+    assert pasted not in runs["inference/run.py"].stderr
+    assert not any(pasted in p.read_text() for p in (tmp_path / "preds").rglob("*") if p.is_file())

@@ -46,7 +46,7 @@ from typing import Any
 
 from amlc.config import resolve_path, save_config
 from amlc.constants import ENTITY_UNIT_MAP
-from amlc.engines import Request, Result, load_engine
+from amlc.engines import Request, Result, check_config, load_engine
 from amlc.errors import InputError
 from amlc.shards import ShardWriter, shard_bounds, shard_path
 
@@ -342,8 +342,10 @@ def run_shard(cfg: dict[str, Any], shard: int, num_shards: int, *,
         if engines_before:
             raise InputError(f"{path} was written by engine {', '.join(engines_before)}, not "
                              f"{engine_name}; use another --output_dir to keep the two apart")
-        _save_config_beside(cfg, out_dir / f"{stem}.config.yaml", log)
         todo = part[~part["index"].isin(writer.done)]
+        if len(todo):
+            check_config(engine_name, cfg)  # a bad engine setting never reaches the saved config
+        _save_config_beside(cfg, out_dir / f"{stem}.config.yaml", log)
         done_before = len(part) - len(todo)
         counts: Counter = Counter(_reason_kind(r["reason"] or "") if not r["prediction"] else ""
                                   for r in writer.existing)

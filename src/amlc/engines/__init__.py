@@ -53,6 +53,18 @@ ENGINES = {
 }
 
 
+def check_config(name: str, cfg: dict[str, Any]) -> None:
+    """The engine's settings checked before anything is written (a module may define check_config),
+    so a bad value never reaches the saved config: an API key pasted where its variable's name goes."""
+    from amlc.errors import InputError
+
+    if name not in ENGINES:
+        raise InputError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")
+    module = importlib.import_module(ENGINES[name])
+    if hasattr(module, "check_config"):
+        module.check_config(cfg)
+
+
 def load_engine(name: str, cfg: dict[str, Any]) -> Engine:
     """Import the engine's module only now and build it from the resolved config."""
     from amlc.errors import InputError

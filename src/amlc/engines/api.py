@@ -603,5 +603,9 @@ def _answer_of(reply: dict[str, Any]) -> dict[str, Any]:
             "usage": [int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)]}
 
 
+def check_config(cfg: dict[str, Any]) -> None:
+    Settings.from_config(cfg)
+
+
 def build(cfg: dict[str, Any]) -> ApiEngine:
     return ApiEngine(cfg)
