@@ -30,6 +30,8 @@ other schedulers: export AMLC_SHARD=$((SGE_TASK_ID - 1)) AMLC_NUM_SHARDS=8 (or p
 one machine with 4 GPUs:
     for k in 0 1 2 3; do CUDA_VISIBLE_DEVICES=$k python inference/run.py --engine vlm \\
         --shard $k --num-shards 4 --no-progress > shard-$k.log 2>&1 & done; wait
+shards sharing one model server (vLLM data parallel, `python -m amlc.serve`, a hosted API; README):
+    python inference/run.py --engine api api.base_url=http://gpu-node:8000/v1 api.model=amlc
 Requeued or killed jobs just run again: rows already in the shard file are skipped. Then:
 
     python merge_csv.py --input_dir outputs/default/preds --test_filename dataset/test.csv \\
@@ -55,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how many shards the input is cut into; default: $AMLC_NUM_SHARDS, "
                         "$SLURM_ARRAY_TASK_COUNT, else inference.num_shards (1)")
     p.add_argument("--engine", choices=sorted(ENGINES),
-                   help="ocr (CPU, offline) or vlm (fine-tuned Qwen2-VL, GPU); default: inference.engine")
+                   help="ocr (CPU, offline), vlm (fine-tuned Qwen2-VL, GPU) or api (any vision-language model "
+                        "behind an OpenAI-compatible server: the api.* settings); default: inference.engine")
     p.add_argument("--input", metavar="CSV",
                    help="rows to predict, in test.csv layout (index,image_link,group_id,entity_name"
                         "[,entity_value]); default: data.test_csv")

@@ -193,9 +193,18 @@ def test_resume_after_a_crash_predicts_each_row_once(tmp_path, fake_engine, monk
 
     # A finished shard reruns without loading the engine at all: only its three image-less rows are
     # tried again, and they still have no image.
+    import types
+
     import amlc.engines
 
-    monkeypatch.setitem(amlc.engines.ENGINES, "fake", "no_such_module_anywhere")
+    never = types.ModuleType("never_built_engine")
+
+    def refuse(cfg):
+        raise AssertionError("the engine was built")
+
+    never.build = refuse
+    monkeypatch.setitem(sys.modules, "never_built_engine", never)
+    monkeypatch.setitem(amlc.engines.ENGINES, "fake", "never_built_engine")
     again = run_shard(cfg, 0, 1, **kw)
     assert (again.done_before, again.predicted_now) == (27, 3)
     assert again.non_empty == summary.non_empty

@@ -104,6 +104,16 @@ DEFAULTS: dict[str, Any] = {
         # fewer of the sample's images than this share are on disk, or none: a dead network or
         # wrong links, not the few dead links a real CDN has (~1%), which are dropped and counted.
         "min_image_fraction": 0.5,
+        # Teacher labels (`python -m amlc.teacher`: a strong model's reading of the training images);
+        # "" = none. With them, two curation rules (training rows only; dataset.json counts both):
+        "teacher_labels": "",
+        # Drop training rows whose catalogue label the teacher contradicts: cleaner targets, fewer rows.
+        "teacher_keep_agreeing": False,
+        # Teach the rows where the teacher answered nothing (value not printed) to answer nothing.
+        "teacher_abstain": False,
+        # Teacher answers less confident than this change nothing (0: all; a teacher without
+        # log-probabilities has no confidence and then counts only at 0).
+        "teacher_min_confidence": 0.0,
     },
     "train": {
         # Base model: a hub id or a downloaded folder. Qwen2-VL-2B-Instruct fits one 24 GB GPU with LoRA.
@@ -230,8 +240,60 @@ DEFAULTS: dict[str, Any] = {
         "tensor_parallel_size": 1,  # vllm
         "max_model_len": 2048,  # vllm: prompt (~400 image tokens at 313600 px) + answer
     },
+    # ---- the api inference engine (amlc.engines.api): any model behind an OpenAI-compatible server ----
+    "api": {
+        # The server's OpenAI-compatible root: vLLM/SGLang/`swift deploy` on a GPU box, or a hosted API.
+        "base_url": "http://127.0.0.1:8000/v1",
+        # The served model's name ("": the only model the server lists). It keys the response cache,
+        # so give each set of weights its own name.
+        "model": "",
+        # NAME of the environment variable holding the API key ("": no key, a local server). The key
+        # itself is never written to a config, shard file or log.
+        "api_key_env": "",
+        "api_key_header": "Authorization",  # sent as "Bearer <key>"; another name (api-key) gets the bare key
+        "headers": {},  # extra HTTP headers (open mapping); no secrets here, they would be saved
+        "extra_body": {},  # extra request fields (open mapping), e.g. {max_completion_tokens: 16}
+        # Seconds for one request, start to end; a slower one is retried.
+        "timeout": 60.0,
+        # Seconds to wait at start-up for a server that is not answering yet (a SLURM job started
+        # beside the one loading the model); 0: fail at once with "cannot reach".
+        "wait_for_server": 0.0,
+        # Requests in flight at once. A GPU server batches what is in flight: 32-64 keeps one vLLM
+        # replica busy; for N data-parallel replicas behind one URL, ~32 x N over all shards.
+        "max_in_flight": 32,
+        # Client-side rate limits for hosted APIs (0 = none): requests a second, tokens a minute.
+        "requests_per_second": 0.0,
+        "tokens_per_minute": 0.0,
+        # Extra attempts after a timeout, dropped connection, 5xx, 408 or 429; backoff as in `download`.
+        "retries": 5,
+        "backoff": 1.0,
+        "backoff_max": 60.0,
+        "retry_after_max": 300.0,  # a longer Retry-After fails the row rather than stall the run
+        # This many rows failing every attempt in a row stop the run (the server is down); rerun to resume.
+        "max_consecutive_failures": 64,
+        "max_tokens": 16,  # "1234.5 millilitre" is ~8 tokens; more only lets a confused model ramble
+        "logprobs": True,  # ask for token log-probabilities (the confidence); dropped if the server refuses
+        # Images are resized as training resized them: null means train.max_pixels (the fine-tuned
+        # model's). For a hosted model, more pixels read small print better and cost more tokens.
+        "max_pixels": None,
+        "image_quality": 95,  # JPEG quality of the resized image sent
+        # true: send each image file as it is and let the server resize it. `python -m amlc.serve`
+        # (swift deploy) resizes exactly as training did; vLLM does with --mm-processor-kwargs
+        # '{"max_pixels": 313600}'. Saves the client decoding a photo (~30 ms of CPU for 2.5 MP,
+        # bench/bench_api.py), for a larger upload. Not for a hosted model: it would see every pixel.
+        "send_original": False,
+        "image_workers": 0,  # threads decoding and resizing images; 0 = one per CPU, at most 8
+        # US dollars per million prompt / completion tokens (0: unknown): the summary then prints the
+        # money spent and what the whole input would cost.
+        "price_input_per_million": 0.0,
+        "price_output_per_million": 0.0,
+        # Keep every answer on disk so a rerun (or another shard layout) asks nothing twice.
+        "cache": True,
+        "cache_dir": "",  # "": <inference.preds_dir>/api-cache
+    },
     "inference": {
         # "ocr": rapidocr + rules, CPU and offline, weaker. "vlm": the fine-tuned Qwen2-VL, wants a GPU.
+        # "api": any vision-language model behind an OpenAI-compatible server (the `api` section).
         "engine": "ocr",
         # Rows handed to the engine at once and appended (flush + fsync) at once. Larger batches keep a
         # GPU busy; a kill loses at most one batch; memory grows with it.

@@ -46,7 +46,7 @@ from typing import Any
 
 from amlc.config import resolve_path, save_config
 from amlc.constants import ENTITY_UNIT_MAP
-from amlc.engines import Request, Result, load_engine
+from amlc.engines import Request, Result, check_config, load_engine
 from amlc.errors import InputError
 from amlc.shards import ShardWriter, needs_retry, shard_bounds, shard_path
 
@@ -196,6 +196,7 @@ class ShardSummary:
     images_per_second: float = 0.0  # predicted_now / infer_seconds
     truncated_bytes: int = 0
     shard_file: str = ""
+    engine_report: dict[str, Any] = field(default_factory=dict)  # the engine's own counts (report())
 
     def format(self) -> str:
         empty = sum(self.empty_by_reason.values())
@@ -212,6 +213,8 @@ class ShardSummary:
             f"  non-empty {self.non_empty:,}, empty {empty:,}" + (f" ({reasons})" if reasons else ""),
             f"  -> {self.shard_file}",
         ]
+        if self.engine_report.get("text"):
+            lines.insert(-1, f"  {self.engine_report['text']}")
         if self.truncated_bytes:
             lines.insert(1, f"  cut an unfinished last line ({self.truncated_bytes} bytes) left by a kill")
         return "\n".join(lines)
@@ -342,17 +345,20 @@ def run_shard(cfg: dict[str, Any], shard: int, num_shards: int, *,
         if engines_before:
             raise InputError(f"{path} was written by engine {', '.join(engines_before)}, not "
                              f"{engine_name}; use another --output_dir to keep the two apart")
-        _save_config_beside(cfg, out_dir / f"{stem}.config.yaml", log)
         retry = writer.drop([r["index"] for r in writer.existing if needs_retry(r)])
         if retry:
             log(f"{path.name}: {retry:,} row(s) left empty by a missing or broken image or an error "
                 f"are tried again")
         todo = part[~part["index"].isin(writer.done)]
+        if len(todo):
+            check_config(engine_name, cfg)  # a bad engine setting never reaches the saved config
+        _save_config_beside(cfg, out_dir / f"{stem}.config.yaml", log)
         done_before = len(part) - len(todo)
         counts: Counter = Counter(_reason_kind(r["reason"] or "") if not r["prediction"] else ""
                                   for r in writer.existing)
 
         engine_seconds = download_seconds = load_seconds = infer_seconds = 0.0
+        engine_report: dict[str, Any] = {}
         if len(todo):
             if downloader is None:
                 downloader = importlib.import_module("amlc.download")
@@ -422,6 +428,12 @@ def run_shard(cfg: dict[str, Any], shard: int, num_shards: int, *,
             finally:
                 bar.close()
                 infer_seconds = time.perf_counter() - infer_started - load_seconds
+                # An engine may count what it did (the api engine: requests, tokens, money) and hold
+                # connections to close.
+                if hasattr(model, "report"):
+                    engine_report = model.report(total_rows=len(table))
+                if hasattr(model, "close"):
+                    model.close()
         predicted_now = len(writer.done) - done_before
 
     summary = ShardSummary(
@@ -431,7 +443,7 @@ def run_shard(cfg: dict[str, Any], shard: int, num_shards: int, *,
         download_seconds=round(download_seconds, 3), load_seconds=round(load_seconds, 3),
         infer_seconds=round(infer_seconds, 3), engine_seconds=round(engine_seconds, 3),
         images_per_second=round(predicted_now / infer_seconds, 3) if infer_seconds > 0 else 0.0,
-        truncated_bytes=writer.truncated_bytes, shard_file=str(path))
+        truncated_bytes=writer.truncated_bytes, shard_file=str(path), engine_report=engine_report)
     from amlc.tables import write_text
 
     write_text(out_dir / f"{stem}.summary.json", json.dumps(asdict(summary), indent=2) + "\n")

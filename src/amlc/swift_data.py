@@ -26,6 +26,14 @@ Label curation:
   curved text), so this also blanks some readable rows: `abstention_max_fraction` caps the share of
   training rows turned into abstentions (the rows whose OCR found the fewest numbers go first).
 
+- Teacher labels (`teacher`: the file `python -m amlc.teacher` writes, training rows only, rows it did
+  not read left alone): `teacher_keep_agreeing` drops the rows whose label the teacher contradicts
+  (reason `teacher_disagrees`: its answer is not the label by number and unit, blank answers
+  included); `teacher_abstain` turns the rows where it answered nothing (it finds the value not
+  printed) into abstention examples (`teacher_unprinted`), before the disagreement rule. Teacher answers
+  less confident than `teacher_min_confidence` change nothing, and rows the teacher agrees with are
+  never turned into OCR abstentions. dataset.json's `teacher` counts what each rule changed.
+
 `text_of` is any `Callable[[Path], str]`; the default (`ocr_text_of`) is the OCR engine's reading (amlc.engines.ocr).
 The prompt comes from amlc.prompts, the one place training and inference share.
 """
@@ -64,11 +72,19 @@ class DatasetReport:
     prompt_version: int = prompts.PROMPT_VERSION
     abstention: bool = False
     abstention_max_fraction: float = 1.0
+    # what the teacher rules did: labelled, agree, teacher_disagrees (dropped), teacher_unprinted (abstain)
+    teacher: dict[str, int] = field(default_factory=dict)
 
     def line(self) -> str:
         dropped = ", ".join(f"{k} {v}" for k, v in sorted(self.dropped.items())) or "none"
-        return (f"dataset: {self.train_rows} train rows ({self.abstentions} abstentions), "
+        line = (f"dataset: {self.train_rows} train rows ({self.abstentions} abstentions), "
                 f"{self.val_rows} val rows; dropped: {dropped}")
+        if self.teacher:
+            t = self.teacher
+            line += (f"; teacher: {t['labelled']} training rows labelled, {t['agree']} agree, "
+                     f"{t['teacher_disagrees']} dropped as contradicted, {t['teacher_unprinted']} made "
+                     f"abstentions as unprinted")
+        return line
 
 
 # ---- numbers on the image -------------------------------------------------------------------------
@@ -156,7 +172,9 @@ def _write_jsonl(rows: Iterable[dict[str, Any]], path: Path) -> int:
 
 def build(sample: pd.DataFrame, image_path: Callable[[str], Path | None], out_dir: str | os.PathLike, *,
           abstention: bool = False, abstention_max_fraction: float = 1.0, text_of: TextOf | None = None,
-          range_policy: str = "max", progress: bool = True) -> DatasetReport:
+          range_policy: str = "max", progress: bool = True, teacher: pd.DataFrame | None = None,
+          teacher_keep_agreeing: bool = False, teacher_abstain: bool = False,
+          teacher_min_confidence: float = 0.0) -> DatasetReport:
     """Write train.jsonl, val.jsonl, dataset.csv and dataset.json under `out_dir` (see module doc).
 
     `image_path(image_link)` gives the image on disk, or None when it is missing (failed download).
@@ -186,6 +204,8 @@ def build(sample: pd.DataFrame, image_path: Callable[[str], Path | None], out_di
             rec.update(status="dropped", reason="label_unusable")
         records.append(rec)
 
+    teacher_counts = (_apply_teacher(records, teacher, teacher_keep_agreeing, teacher_abstain,
+                                     teacher_min_confidence) if teacher is not None else {})
     if abstention:
         _mark_abstentions(records, _OcrCache(out_dir / "ocr_text.jsonl", text_of or ocr_text_of()),
                           abstention_max_fraction, progress)
@@ -205,7 +225,7 @@ def build(sample: pd.DataFrame, image_path: Callable[[str], Path | None], out_di
         abstentions=sum(1 for r in used if r["status"] == "abstain"),
         dropped=dict(Counter(r["reason"] for r in records if r["status"] == "dropped")),
         by_split_status={k: dict(v) for k, v in by.items()},
-        abstention=abstention, abstention_max_fraction=abstention_max_fraction)
+        abstention=abstention, abstention_max_fraction=abstention_max_fraction, teacher=teacher_counts)
     write_text(out_dir / "dataset.json", json.dumps(asdict(report), indent=2) + "\n")
     if n_train == 0:
         raise InputError(f"no usable training rows (dropped: {report.dropped}); see {out_dir / 'dataset.csv'}")
@@ -216,7 +236,7 @@ def _mark_abstentions(records: list[dict[str, Any]], text_of: TextOf, max_fracti
                       progress: bool) -> None:
     from tqdm import tqdm
 
-    train = [r for r in records if r["split"] == "train" and r["status"] == "value"]
+    train = [r for r in records if r["split"] == "train" and r["status"] == "value" and not r.get("teacher_agrees")]
     candidates = []
     for r in tqdm(train, desc="OCR for abstention", unit="img", disable=not progress):
         text = text_of(Path(r["image_path"]))
@@ -227,3 +247,41 @@ def _mark_abstentions(records: list[dict[str, Any]], text_of: TextOf, max_fracti
     limit = int(max_fraction * len(train))
     for _, r in candidates[:limit]:
         r.update(status="abstain", reason="value_not_in_ocr", target="")
+
+
+def _apply_teacher(records: list[dict[str, Any]], teacher: pd.DataFrame, keep_agreeing: bool, abstain: bool,
+                   min_confidence: float) -> dict[str, int]:
+    """The teacher rules (module docstring) over the training rows; returns what each changed."""
+    from amlc.metric import cell_text, is_match
+
+    missing = [c for c in ("index", "teacher_answer", "teacher_confidence", "teacher_reason") if c not in teacher]
+    if missing:
+        raise InputError(f"the teacher labels lack column(s) {', '.join(missing)}: make them with "
+                         f"python -m amlc.teacher")
+    if not 0.0 <= min_confidence <= 1.0:
+        raise InputError(f"dataset.teacher_min_confidence must be in [0, 1], got {min_confidence}")
+    by_index = {int(r.index): r for r in teacher.itertuples(index=False)}
+    counts = {"labelled": 0, "agree": 0, "teacher_disagrees": 0, "teacher_unprinted": 0}
+    for r in records:
+        t = by_index.get(r["index"])
+        if r["split"] != "train" or r["status"] != "value" or t is None:
+            continue
+        reason = cell_text(t.teacher_reason)  # a blank CSV cell reads as NaN
+        if reason.startswith(("error", "image_", "download_", "no_image")):
+            continue  # the teacher never read this image: no opinion
+        counts["labelled"] += 1
+        answer = cell_text(t.teacher_answer)
+        if answer and is_match(answer, r["target"], acceptable=True):
+            counts["agree"] += 1
+            r["teacher_agrees"] = True
+            continue
+        conf = pd.to_numeric(t.teacher_confidence, errors="coerce")
+        if min_confidence > 0 and not conf >= min_confidence:  # NaN (no confidence) is not sure enough
+            continue
+        if abstain and reason == "model_blank":
+            r.update(status="abstain", reason="teacher_unprinted", target="")
+            counts["teacher_unprinted"] += 1
+        elif keep_agreeing:
+            r.update(status="dropped", reason="teacher_disagrees", target="")
+            counts["teacher_disagrees"] += 1
+    return counts

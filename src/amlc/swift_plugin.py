@@ -12,7 +12,8 @@ Two things break there, both only for video, which this project never uses:
 
 `apply()` does both, and only when torchvision cannot be imported; with a working torchvision it does
 nothing. The project calls it before every swift entry point (amlc.finetune, amlc.engines.vlm); the
-`swift` command line can load this file with `--external_plugins path/to/swift_plugin.py`.
+`swift` command line can load this file with `--external_plugins path/to/swift_plugin.py` (amlc.serve
+does), which also swaps in the vlm engine's fast log-probabilities (amlc.engines.vlm).
 """
 
 from __future__ import annotations
@@ -146,6 +147,10 @@ def apply() -> bool:
     return True
 
 
-# Loaded by `swift ... --external_plugins amlc/swift_plugin.py`: apply on import.
+# Loaded by `swift ... --external_plugins amlc/swift_plugin.py`: apply on import, and give a served
+# model (`swift deploy`, amlc.serve) the vlm engine's identical but much faster log-probabilities.
 if __name__ not in ("amlc.swift_plugin",):
     apply()
+    from amlc.engines.vlm import patch_transformers_engine
+
+    patch_transformers_engine()

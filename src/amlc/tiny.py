@@ -141,6 +141,46 @@ def build_tiny(out_dir: str | os.PathLike, *, seed: int = 0, force: bool = False
     return _save(TINY, out_dir, seed=seed, dtype="float32", max_pixels=28 * 28 * 16)
 
 
+def build_scripted(out_dir: str | os.PathLike, answer: str = "12 V", confidence: float = 0.9) -> Path:
+    """The tiny model rewired to answer `answer` to every question, each token (the closing end-of-turn
+    included) with probability `confidence`: a server test then knows what every row must come back as.
+
+    Attention and MLP outputs are zeroed, so each position's hidden state is its own token's embedding;
+    the chain's tokens get one-hot embeddings and an untied output head that maps each to the next one
+    (the last prompt token, the newline after "assistant", to the answer's first; its last to <|im_end|>).
+    A bigram cannot repeat a token, so the answer's tokens must be distinct. ~1 s on CPU.
+    """
+    import math
+
+    import torch
+    from transformers import Qwen2VLForConditionalGeneration
+
+    out_dir = Path(out_dir)
+    build_tiny(out_dir, force=True)
+    tok = build_tokenizer()
+    chain = [*tok("\n").input_ids, *tok(answer).input_ids, FIRST_SPECIAL_ID + 2]  # <|im_end|>
+    if len(set(chain)) != len(chain):
+        raise ValueError(f"the answer {answer!r} repeats a token (or holds a newline); a bigram cannot say it")
+    model = Qwen2VLForConditionalGeneration.from_pretrained(out_dir, dtype=torch.float32)
+    hidden = model.config.text_config.hidden_size
+    # Every other logit is 0, so p = e^L / (e^L + V - 1) for the chosen token's logit L.
+    logit = math.log(confidence / (1 - confidence)) + math.log(model.config.text_config.vocab_size - 1)
+    with torch.no_grad():
+        for layer in model.model.language_model.layers:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+        embed = model.model.language_model.embed_tokens.weight
+        head = torch.zeros_like(embed)
+        for dim, (here, after) in enumerate(zip(chain, chain[1:])):
+            embed[here] = 0.0
+            embed[here, dim] = 1.0
+            head[after, dim] = logit / math.sqrt(hidden)  # RMSNorm turns the one-hot into sqrt(hidden)
+    model.config.tie_word_embeddings = model.config.text_config.tie_word_embeddings = False
+    model.lm_head.weight = torch.nn.Parameter(head)
+    model.save_pretrained(out_dir)
+    return out_dir
+
+
 def build_qwen2vl_2b_random(out_dir: str | os.PathLike, *, seed: int = 0, dtype: str = "bfloat16",
                             device: str = "cpu") -> Path:
     """Random weights, Qwen2-VL-2B-Instruct's real architecture (~2.2 B parameters, ~4.4 GB in bf16).

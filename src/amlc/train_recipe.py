@@ -218,11 +218,19 @@ class Recipe:
         from amlc import swift_data
 
         d = self.cfg["dataset"]
+        teacher = None
+        if d["teacher_labels"]:
+            from amlc.tables import read_csv
+
+            teacher = read_csv(resolve_path(d["teacher_labels"]), required=["index"], what="teacher labels")
         report = swift_data.build(self._sample(), self.image_path(), self.dataset_dir,
                                   abstention=d["abstention"], abstention_max_fraction=d["abstention_max_fraction"],
                                   text_of=text_of or swift_data.ocr_text_of(self.cfg["ocr"]),
                                   range_policy=self.cfg["postprocess"]["range_policy"],
-                                  progress=self.progress)
+                                  progress=self.progress, teacher=teacher,
+                                  teacher_keep_agreeing=d["teacher_keep_agreeing"],
+                                  teacher_abstain=d["teacher_abstain"],
+                                  teacher_min_confidence=d["teacher_min_confidence"])
         self.log(report.line())
         return self.dataset_dir
 

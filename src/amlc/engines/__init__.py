@@ -1,7 +1,8 @@
 """Inference engines behind one interface: a batch of (image, entity) requests -> raw text + prediction.
 
 An engine is chosen by name (`inference.engine` in the config or `--engine`): `ocr` (rapidocr + rules,
-CPU, offline) or `vlm` (the fine-tuned Qwen2-VL through ms-swift). Each engine module is imported only
+CPU, offline), `vlm` (the fine-tuned Qwen2-VL through ms-swift) or `api` (any vision-language model
+behind an OpenAI-compatible server). Each engine module is imported only
 when chosen, so a CPU box never imports torch or vLLM to run the OCR engine, and `--help` stays fast.
 
 Contract every engine keeps:
@@ -48,7 +49,20 @@ class Engine(Protocol):
 ENGINES = {
     "ocr": "amlc.engines.ocr",
     "vlm": "amlc.engines.vlm",
+    "api": "amlc.engines.api",
 }
+
+
+def check_config(name: str, cfg: dict[str, Any]) -> None:
+    """The engine's settings checked before anything is written (a module may define check_config),
+    so a bad value never reaches the saved config: an API key pasted where its variable's name goes."""
+    from amlc.errors import InputError
+
+    if name not in ENGINES:
+        raise InputError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")
+    module = importlib.import_module(ENGINES[name])
+    if hasattr(module, "check_config"):
+        module.check_config(cfg)
 
 
 def load_engine(name: str, cfg: dict[str, Any]) -> Engine:

@@ -47,6 +47,21 @@ def confidence_of(logprobs: dict[str, Any] | None) -> float | None:
     return float(min(1.0, max(0.0, math.exp(sum(values) / len(values)))))
 
 
+def model_result(req: Request, text: Any, logprobs: dict[str, Any] | None, range_policy: str,
+                 extra: dict[str, Any]) -> Result:
+    """A model's answer as a Result (raw, units-normalised prediction, reason, confidence_of); shared
+    by every engine that asks a vision-language model (vlm, api)."""
+    from amlc import units
+
+    raw = text or ""
+    if not isinstance(raw, str):
+        raw = str(raw)
+    prediction = units.normalize(raw, req.entity_name, range_policy)
+    reason = "" if prediction else ("model_blank" if not raw.strip() else "unparseable")
+    return Result(index=req.index, raw=raw, prediction=prediction, confidence=confidence_of(logprobs),
+                  reason=reason, extra=extra)
+
+
 def fast_preprocess_logits(batched_logits, batched_generate_ids, top_logprobs):
     """TransformersEngine.preprocess_logits with the same output, without a full sort of the vocabulary.
 
@@ -205,16 +220,9 @@ class VlmEngine:
         return self.engine.infer(infer_requests, rc, use_tqdm=False)
 
     def _result(self, req: Request, response) -> Result:
-        from amlc import units
-
         choice = response.choices[0]
-        raw = choice.message.content or ""
-        if not isinstance(raw, str):
-            raw = str(raw)
-        prediction = units.normalize(raw, req.entity_name, self.range_policy)
-        reason = "" if prediction else ("model_blank" if not raw.strip() else "unparseable")
-        return Result(index=req.index, raw=raw, prediction=prediction, confidence=confidence_of(choice.logprobs),
-                      reason=reason, extra={"finish_reason": choice.finish_reason})
+        return model_result(req, choice.message.content, choice.logprobs, self.range_policy,
+                            {"finish_reason": choice.finish_reason})
 
     def predict(self, requests: list[Request]) -> list[Result]:
         results: dict[int, Result] = {}
