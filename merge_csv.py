@@ -62,22 +62,25 @@ def _refuse_unapplied_thresholds(cfg, overrides, input_dir) -> None:
     from amlc.tables import read_text
 
     hint = ("thresholds are applied at merge time only with --rethreshold (every prediction is then "
-            "recomputed from the engine's answer and confidence); add --rethreshold")
+            "recomputed from the engine's answer, confidence and P(printed)); add --rethreshold")
     for text in overrides:
-        if text.split("=", 1)[0].strip().startswith("inference.thresholds"):
+        if text.split("=", 1)[0].strip().startswith(("inference.thresholds", "inference.printed_threshold")):
             raise InputError(f"the override {text!r} would be ignored: {hint}, or drop it")
-    wanted = check_thresholds(cfg["inference"]["thresholds"])
-    if not wanted:
-        return
+    wanted = (check_thresholds(cfg["inference"]["thresholds"]), float(cfg["inference"]["printed_threshold"]))
     saved = sorted(Path(input_dir).glob("shard-*-of-*.config.yaml")) if Path(input_dir).is_dir() else []
     applied = []
     for path in saved:
         data = read_yaml(read_text(path, "shard config"), path)
         section = data.get("inference") if isinstance(data, dict) else None
-        applied.append(check_thresholds(section.get("thresholds") or {}) if isinstance(section, dict) else None)
+        applied.append((check_thresholds(section.get("thresholds") or {}),
+                        float(section.get("printed_threshold", wanted[1])))
+                       if isinstance(section, dict) else None)
+    if not applied and not wanted[0]:
+        return  # nothing saved to compare with, and no per-entity thresholds asked for
     if not applied or any(a != wanted for a in applied):
-        raise InputError(f"the config's inference.thresholds ({wanted}) are not the ones the shards were "
-                         f"run with ({applied[0] if applied else 'unknown'}): {hint}")
+        got = f"{applied[0][0]}, {applied[0][1]}" if applied and applied[0] else "unknown"
+        raise InputError(f"the config's inference.thresholds and printed_threshold ({wanted[0]}, "
+                         f"{wanted[1]}) are not the ones the shards were run with ({got}): {hint}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -93,7 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _refuse_unapplied_thresholds(cfg, args.overrides, input_dir)
     thresholds = cfg["inference"]["thresholds"] if args.rethreshold else None
     result, frame = merge_to_csv(input_dir, test, output, fill_missing=args.fill_missing,
-                                 thresholds=thresholds)
+                                 thresholds=thresholds,
+                                 printed_threshold=float(cfg["inference"]["printed_threshold"]))
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     empty = frame["prediction"] == ""

@@ -23,7 +23,6 @@ Images: the development photos (../shared/amlc2024/images_dev) when present, els
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import statistics

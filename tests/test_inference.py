@@ -582,3 +582,35 @@ def test_kill_9_and_resume_leave_no_duplicate_gap_or_torn_line(tmp_path):
     for _, row in merged.iterrows():
         exp = {**expected[row["index"]], "downloads": True}
         assert row["prediction"] == expected_row(exp, {})[0]
+
+
+def test_rows_an_engine_finds_unprinted_are_blank_and_a_merge_can_decide_again(tmp_path):
+    """Result.printed under inference.printed_threshold blanks an answer (reason not_printed), the
+    shard keeps the answer and P(printed), raw.csv has the column, and merge --rethreshold with
+    another printed threshold decides again from them."""
+    from amlc.engines import Result
+    from amlc.inference import _record, blank_reason
+    from amlc.shards import ShardWriter
+
+    assert blank_reason("5.0 volt", 0.9, 0.2, "voltage", {}, 0.3) == "not_printed"
+    assert blank_reason("5.0 volt", 0.9, 0.2, "voltage", {}, 0.0) == ""
+    assert blank_reason("5.0 volt", 0.9, None, "voltage", {}, 0.9) == ""  # an engine that cannot tell
+    assert blank_reason("5.0 volt", 0.2, 0.9, "voltage", {"voltage": 0.5}, 0.3) == "below_threshold"
+    assert blank_reason("", 0.0, 0.0, "voltage", {}, 0.3) == ""  # nothing to blank
+    results = [Result(1, "12V", "12.0 volt", 0.9, printed=0.9), Result(2, "5V?", "5.0 volt", 0.8, printed=0.1),
+               Result(3, "", "", 0.0, "no mention", printed=0.05)]
+    records = [_record(r.index, "voltage", r, "", "ocr", 0.1, {}, 0.3) for r in results]
+    assert [(x["prediction"], x["reason"], x["printed"]) for x in records] == [
+        ("12.0 volt", "", 0.9), ("", "not_printed", 0.1), ("", "no mention", 0.05)]
+    preds = tmp_path / "preds"
+    preds.mkdir()
+    with ShardWriter(preds / "shard-0-of-1.jsonl") as w:
+        w.append(records)
+    test = tmp_path / "test.csv"
+    test.write_text("index,image_link,group_id,entity_name\n1,a,1,voltage\n2,b,1,voltage\n3,c,1,voltage\n")
+    _, kept = merge_to_csv(preds, test, tmp_path / "raw.csv")
+    assert list(kept.columns) == list(RAW_COLUMNS) and "printed" in RAW_COLUMNS
+    assert kept["prediction"].tolist() == ["12.0 volt", "", ""] and kept["printed"].tolist() == [0.9, 0.1, 0.05]
+    _, again = merge_to_csv(preds, test, tmp_path / "raw2.csv", thresholds={}, printed_threshold=0.0)
+    assert again["prediction"].tolist() == ["12.0 volt", "5.0 volt", ""]
+    assert again["reason"].tolist() == ["", "", "no mention"]

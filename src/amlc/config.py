@@ -181,22 +181,19 @@ DEFAULTS: dict[str, Any] = {
     # ---- the ocr inference engine (amlc.engines.ocr) ----
     "ocr": {
         # The detector sees the image shrunk to this long side (px); recognition still reads its
-        # crops from the image at max_side. Smaller is faster (detection is most of the time on a
-        # 2560 px photo) and loses tiny print; 0 = rapidocr's own rule (the whole image, at least
-        # 736 px on its short side). Measured on images_dev (bench/bench_ocr.py --sweep): 960 runs
-        # ~2.7x faster than 0 and costs ~1.3 F1 points there (small print on 2560 px photos), 1280
-        # ~1.7x faster for ~0.7 points, 736 loses ~5 points.
-        "det_limit_side": 960,
+        # crops from the image at max_side. Detection is most of the time, so this sets the speed:
+        # measured on test_dev (bench/bench_ocr.py), 736 reads an image in a median ~0.5 s on 2
+        # cores, 960 in ~0.6-0.7 s for about one more row in 100 read right;
+        # 0 = rapidocr's own rule (the whole image, a short side enlarged to 736).
+        "det_limit_side": 736,
         # Images whose long side is below this are enlarged to it before reading (0 = never): the
-        # test set's catalogue thumbnails (a third under 800 px) read better enlarged. Must not
-        # exceed det_limit_side (the detector would shrink the enlarged image back).
-        "det_min_side": 0,
-        # A second read, with the detector at this size, of an image where the first read found no
-        # mention for the asked entity (small print the shrunk detector missed); -1 = never.
-        # Measured on images_dev (bench/bench_ocr.py --set ocr.reread_det_limit_side=1440): 79 of
-        # 394 photos re-read, exact F1 0.690 -> 0.707, mean 0.57 -> 0.74 s/photo; 0 (the whole
-        # image) gains the same at ~2 s per re-read. Off by default: it breaks the 0.6 s/photo budget.
-        "reread_det_limit_side": -1,
+        # test set's catalogue thumbnails (a third under 800 px) read better enlarged (test_dev:
+        # accuracy on printed rows 0.901 -> 0.917 with 736), at ~0.2 s more for an image under 600 px.
+        "det_min_side": 736,
+        # A second read of an image where the first found no mention for the asked entity: the
+        # detector at this size, a smaller image (a catalogue thumbnail) enlarged to it; -1 = never.
+        # 960 re-reads ~8% of test_dev's images and ~25% of images_dev's large photos (small print).
+        "reread_det_limit_side": 960,
         # Images are first shrunk to this long side for everything (detection and recognition
         # crops): lower saves memory on huge images and loses small print.
         "max_side": 2000,
@@ -214,11 +211,9 @@ DEFAULTS: dict[str, Any] = {
         # On-disk cache of the boxes read, keyed by image bytes and the settings above ("" = off):
         # rereading a dev set after a rule change then costs nothing.
         "cache_dir": "",
-        # Abstention is the runner's (inference.thresholds on Result.confidence, the rules' logistic
-        # score). For this engine: 0 for product photos, whose truths are (almost) never empty, so
-        # a blank never gains; 0.1 for width/height/depth blanks an answer whose only candidates
-        # contradict the drawing (measured: +1 row of dims_dev's 89); finer thresholds fitted on
-        # one half of dims_dev did not carry to the other.
+        # Abstention is the runner's: inference.printed_threshold on Result.printed (P(the image
+        # prints the value)) and inference.thresholds on Result.confidence (P(the answer is right)),
+        # both from the engine's fitted models (amlc.engines.ocr_model).
     },
     # ---- the vlm inference engine (amlc.engines.vlm) ----
     "vlm": {
@@ -313,6 +308,10 @@ DEFAULTS: dict[str, Any] = {
         # never abstains, nor does an engine that gives no confidence. Blanks cost nothing a wrong
         # answer would not (see amlc.inference); tune on validation: inference/tune_thresholds.py.
         "thresholds": {},
+        # A row whose engine says the image does not print the value (Result.printed under this) is
+        # left "" (reason not_printed); 0 answers every row that has a candidate. The OCR engine's
+        # P(printed) is fitted and this default chosen by cross-validation (bench/fit_ocr_model.py).
+        "printed_threshold": 0.2,
     },
 }
 
@@ -361,10 +360,12 @@ LIMITS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "validate.max_rows": COUNT,
     "ocr.det_limit_side": NONNEGATIVE, "ocr.reread_det_limit_side": _range(-1), "ocr.max_side": COUNT,
     "ocr.min_side": COUNT, "ocr.text_score": FRACTION, "ocr.threads": NONNEGATIVE,
+    "ocr.det_min_side": NONNEGATIVE,
     "vlm.max_pixels": _range(28 * 28), "vlm.max_new_tokens": COUNT, "vlm.max_batch_size": COUNT,
     "vlm.gpu_memory_utilization": _range(0, 1, open_low=True), "vlm.tensor_parallel_size": COUNT,
     "vlm.max_model_len": COUNT,
     "inference.batch_size": COUNT, "inference.num_shards": COUNT, "inference.prefetch_workers": NONNEGATIVE,
+    "inference.printed_threshold": FRACTION,
 }
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 CHOICES: dict[str, tuple[Any, ...]] = {

@@ -50,7 +50,7 @@ from amlc.engines import Request, Result, check_config, load_engine
 from amlc.errors import InputError
 from amlc.shards import ShardWriter, needs_retry, shard_bounds, shard_path
 
-RAW_COLUMNS = ("index", "prediction", "candidate", "confidence", "reason", "raw")
+RAW_COLUMNS = ("index", "prediction", "candidate", "confidence", "printed", "reason", "raw")
 INPUT_COLUMNS = ("index", "image_link", "entity_name")
 
 
@@ -80,6 +80,16 @@ def abstain(candidate: str, confidence: float | None, entity: str,
             thresholds: Mapping[str, float]) -> bool:
     """True when a non-empty answer falls under its entity's threshold (no confidence: never)."""
     return bool(candidate) and confidence is not None and confidence < thresholds.get(entity, 0.0)
+
+
+def blank_reason(candidate: str, confidence: float | None, printed: float | None, entity: str,
+                 thresholds: Mapping[str, float], printed_threshold: float) -> str:
+    """Why a non-empty answer is left blank: "not_printed" (the engine thinks the image does not
+    print the value: P(printed) under inference.printed_threshold), "below_threshold" (confidence
+    under the entity's threshold), or "" to answer."""
+    if candidate and printed is not None and printed < printed_threshold:
+        return "not_printed"
+    return "below_threshold" if abstain(candidate, confidence, entity, thresholds) else ""
 
 
 def tune_thresholds(entities: Sequence[str], truths: Sequence[str], candidates: Sequence[str],
@@ -271,22 +281,22 @@ def _prefetched(batches: Iterator[Sequence[Any]], prepare: Callable[[Any], Any],
 
 
 def _record(index: int, entity: str, res: Result | None, reason: str, engine: str, seconds: float,
-            thresholds: Mapping[str, float]) -> dict[str, Any]:
+            thresholds: Mapping[str, float], printed_threshold: float = 0.0) -> dict[str, Any]:
     """One shard-file line (schema in amlc.shards); `res` is None for rows the engine never saw."""
     if res is None:
         return {"index": index, "entity_name": entity, "prediction": "", "candidate": "",
-                "confidence": None, "raw": "", "reason": reason, "engine": engine, "seconds": 0.0}
+                "confidence": None, "printed": None, "raw": "", "reason": reason, "engine": engine,
+                "seconds": 0.0}
     candidate = res.prediction or ""
     confidence = _conf(res.confidence)
+    printed = _conf(res.printed)
     if not candidate:
         reason = res.reason or "no_answer"
-    elif abstain(candidate, confidence, entity, thresholds):
-        reason = "below_threshold"
     else:
-        reason = ""
+        reason = blank_reason(candidate, confidence, printed, entity, thresholds, printed_threshold)
     record = {"index": index, "entity_name": entity, "prediction": "" if reason else candidate,
-              "candidate": candidate, "confidence": confidence, "raw": res.raw or "", "reason": reason,
-              "engine": engine, "seconds": round(seconds, 6)}
+              "candidate": candidate, "confidence": confidence, "printed": printed, "raw": res.raw or "",
+              "reason": reason, "engine": engine, "seconds": round(seconds, 6)}
     if res.extra:
         record["extra"] = res.extra
     return record
@@ -314,6 +324,7 @@ def run_shard(cfg: dict[str, Any], shard: int, num_shards: int, *,
     if not isinstance(batch_size, int) or batch_size < 1:
         raise InputError(f"inference.batch_size must be a positive integer, got {batch_size!r}")
     thresholds = check_thresholds(inf["thresholds"])
+    printed_threshold = float(inf["printed_threshold"])
     input_csv = Path(input_csv) if input_csv is not None else resolve_path(cfg["data"]["test_csv"])
     images_dir = Path(images_dir) if images_dir is not None else resolve_path(cfg["data"]["images_dir"])
     out_dir = Path(output_dir) if output_dir is not None else preds_dir(cfg)
@@ -420,7 +431,8 @@ def run_shard(cfg: dict[str, Any], shard: int, num_shards: int, *,
                     by_index: dict[int, Result] = {res.index: res for res in results}
                     per_row = dt / len(requests) if requests else 0.0
                     records = [_record(row[0], row[2], by_index.get(row[0]) if req else None, reason,
-                                       engine_name, per_row if req else 0.0, thresholds)
+                                       engine_name, per_row if req else 0.0, thresholds,
+                                       printed_threshold)
                                for row, req, reason in prepared]
                     writer.append(records)
                     counts.update(_reason_kind(r["reason"]) if not r["prediction"] else "" for r in records)
@@ -452,21 +464,25 @@ def run_shard(cfg: dict[str, Any], shard: int, num_shards: int, *,
 
 # ---- merge -----------------------------------------------------------------------------------------
 
-def rethreshold(record: dict[str, Any], entity: str, thresholds: Mapping[str, float]) -> dict[str, Any]:
-    """The record with `prediction`/`reason` recomputed from `candidate` and `confidence`."""
+def rethreshold(record: dict[str, Any], entity: str, thresholds: Mapping[str, float],
+                printed_threshold: float = 0.0) -> dict[str, Any]:
+    """The record with `prediction`/`reason` recomputed from `candidate`, `confidence` and `printed`."""
     candidate = record.get("candidate") or ""
     if not candidate:
         return record  # nothing to threshold; keep the original reason
-    below = abstain(candidate, _conf(record.get("confidence")), entity, thresholds)
-    return {**record, "prediction": "" if below else candidate, "reason": "below_threshold" if below else ""}
+    reason = blank_reason(candidate, _conf(record.get("confidence")), _conf(record.get("printed")),
+                          entity, thresholds, printed_threshold)
+    return {**record, "prediction": "" if reason else candidate, "reason": reason}
 
 
 def merge_to_csv(input_dir: str | Path, test_csv: str | Path, output: str | Path, *,
-                 fill_missing: bool = False, thresholds: Mapping[str, Any] | None = None):
+                 fill_missing: bool = False, thresholds: Mapping[str, Any] | None = None,
+                 printed_threshold: float = 0.0):
     """Merge the shard files of `input_dir` into RAW.csv in `test_csv`'s order (see the docstring).
 
-    `thresholds`: re-apply these per-entity thresholds to the engine's answers (None: keep the
-    predictions as the runner wrote them). Returns (MergeResult, the written DataFrame).
+    `thresholds`: re-apply these per-entity thresholds, and `printed_threshold`, to the engine's
+    answers (None: keep the predictions as the runner wrote them). Returns (MergeResult, the
+    written DataFrame).
     """
     import pandas as pd
 
@@ -484,10 +500,11 @@ def merge_to_csv(input_dir: str | Path, test_csv: str | Path, output: str | Path
             raise InputError(f"index {rec['index']} is {written!r} in the shard files but {entity!r} in "
                              f"{test_csv}; were the shards made from another input?")
         if thresholds is not None:
-            result.records[pos] = rethreshold(rec, entity or written or "", thresholds)
+            result.records[pos] = rethreshold(rec, entity or written or "", thresholds, printed_threshold)
     frame = pd.DataFrame([{c: r.get(c, "") for c in RAW_COLUMNS} for r in result.records],
                          columns=list(RAW_COLUMNS))
-    frame["confidence"] = pd.to_numeric(frame["confidence"], errors="coerce")
+    for col in ("confidence", "printed"):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce")
     for col in ("prediction", "candidate", "reason", "raw"):
         frame[col] = frame[col].fillna("").astype(str)
     write_csv(frame, output)

@@ -12,6 +12,8 @@ Contract every engine keeps:
   `Result.raw` is what the engine actually read or generated (OCR text, model text), for error analysis.
 - `Result.confidence` is in [0, 1] (or None when the engine has no notion of it); the runner blanks
   predictions under the per-entity threshold (see amlc.inference).
+- `Result.printed`, when the engine can tell, is P(the image prints the asked value at all) in [0, 1];
+  the runner blanks predictions under `inference.printed_threshold`.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class Result:
     confidence: float | None = None
     reason: str = ""  # why the prediction is empty (missing image, nothing found...), "" otherwise
     extra: dict[str, Any] = field(default_factory=dict)
+    printed: float | None = None  # P(the image prints the asked value); None: the engine cannot say
 
 
 class Engine(Protocol):

@@ -64,9 +64,9 @@ from typing import Any
 
 from amlc.config import DEFAULTS
 from amlc.engines import Request, Result
-
-# inference.thresholds suggested for this engine (see the module docstring); measured on dims_dev.
-SUGGESTED_THRESHOLDS: dict[str, float] = {"width": 0.1, "height": 0.1, "depth": 0.1}
+from amlc.engines.ocr_model import load as load_model
+from amlc.engines.ocr_model import judge
+from amlc.units import DIMENSIONS
 
 # What read_boxes does when no settings are given: the `ocr` section of the config defaults, where
 # each knob's trade-off is commented.
@@ -323,8 +323,13 @@ def read_page(image: Any, settings: Mapping[str, Any] | None = None, *,
     t0 = time.perf_counter()
     if img is None:
         img, _ = load_image(image)
-    engine = _rapidocr(s)
     shown, scale = enlarged(img, int(s.get("det_min_side", 0)))
+    limit = int(s["det_limit_side"])
+    if scale != 1.0 and 0 < limit < max(shown.size):
+        # an enlarged image is detected at its new size, not shrunk back to det_limit_side
+        engine = _rapidocr({**s, "det_limit_side": max(shown.size)})
+    else:
+        engine = _rapidocr(s)
     out = engine(shown)
     boxes = []
     if getattr(out, "boxes", None) is not None and getattr(out, "txts", None) is not None:
@@ -467,13 +472,13 @@ class OcrEngine:
         section.update(self.cfg.get("ocr", {}) if "ocr" in self.cfg else {})
         self.settings = settings_of(section)
         self.range_policy = str(self.cfg.get("postprocess", {}).get("range_policy", "max"))
+        self.model = load_model()
+        self._ranked: dict[tuple, list] = {}
 
     def read(self, image: Any, use_cache: bool = True, with_segments: bool = False) -> Page:
         return read_page(image, self.settings, use_cache=use_cache, with_segments=with_segments)
 
     def predict_one(self, req: Request) -> Result:
-        from amlc.engines.ocr_rules import DIMENSIONS
-
         if req.image_path is None:
             return Result(req.index, "", "", 0.0, "missing image")
         try:
@@ -484,49 +489,76 @@ class OcrEngine:
         except Exception as exc:  # the OCR itself failed on a strange image: one row, not the run
             return Result(req.index, "", "", 0.0, "unreadable image",
                           extra={"error": f"{type(exc).__name__}: {exc}"[:200]})
-        return self.answer(page, req.entity_name, req.index, req.image_path)
+        return self.answer(page, req.entity_name, req.index, req.image_path, group=req.group_id)
 
     def answer(self, page: Page, entity: str, index: int = 0, image: Any = None,
-               use_cache: bool = True) -> Result:
-        """`decide`, then, when it found no mention and `reread_det_limit_side` >= 0, the same
-        question on a second read of `image` with the detector at that size (extra["reread"]).
-        `use_cache=False` always runs that second OCR (timings)."""
-        from amlc.engines.ocr_rules import DIMENSIONS
-
-        first = self.decide(page, entity, index)
-        side = int(self.settings.get("reread_det_limit_side", -1))
-        if (side < 0 or first.reason not in ("no mention", "no text") or image is None
-                or side == int(self.settings["det_limit_side"])):
+               use_cache: bool = True, group: object = "") -> Result:
+        """`decide`, then, when it found no mention, the same question on `second_read` if there is
+        one (extra["reread"]). `use_cache=False` always runs that second OCR (timings)."""
+        first = self.decide(page, entity, index, group)
+        if first.reason not in ("no mention", "no text"):
             return first
-        try:
-            again = read_page(image, {**self.settings, "det_limit_side": side},
-                              use_cache=use_cache, with_segments=entity in DIMENSIONS)
-        except Exception:  # the first read worked; a failing second one changes nothing
+        again = self.second_read(page, image, entity, use_cache)
+        if again is None:
             return first
-        second = self.decide(again, entity, index)
+        second = self.decide(again, entity, index, group)
         second.extra["seconds"] = round(page.seconds + again.seconds, 4)
         second.extra["reread"] = True
         return second
 
-    def decide(self, page: Page, entity: str, index: int = 0) -> Result:
-        """The rules' answer for `entity` from a page already read."""
-        from amlc.engines.ocr_rules import DIMENSIONS, choose
+    def second_read(self, page: Page, image: Any, entity: str, use_cache: bool = True) -> Page | None:
+        """The fuller read `reread_det_limit_side` asks for (the detector at that size, a smaller
+        image enlarged to it), or None: off, nothing to read, or it would read the same again."""
+        side = int(self.settings.get("reread_det_limit_side", -1))
+        if side < 0 or image is None:
+            return None
+        det = int(self.settings["det_limit_side"])
+        if max(page.width, page.height) >= side and (side == det or 0 < side < det):
+            return None  # neither enlarged nor detected larger
+        try:
+            return read_page(image, {**self.settings, "det_limit_side": side, "det_min_side": side},
+                             use_cache=use_cache, with_segments=entity in DIMENSIONS)
+        except Exception:  # the first read worked; a failing second one changes nothing
+            return None
 
+    def ranked(self, page: Page, entity: str, group: object = "") -> list:
+        """ocr_rules.rank for one question about a page; a drawing's three dimensions are asked
+        about together, so each ranking is kept for the page's other questions."""
+        from amlc.engines.ocr_rules import rank
+
+        key = (page.key or id(page), entity, str(group))
+        hit = self._ranked.get(key)
+        if hit is None:
+            hit = rank(page.boxes, entity, page.width, page.height, self.range_policy,
+                       segments=page.segments if entity in DIMENSIONS else (), group=group,
+                       model=self.model)
+            self._ranked[key] = hit
+            while len(self._ranked) > 64:
+                self._ranked.pop(next(iter(self._ranked)))
+        return hit
+
+    def decide(self, page: Page, entity: str, index: int = 0, group: object = "") -> Result:
+        """The answer for `entity` from a page already read: the pick model's best candidate, with
+        P(it is right) as the confidence and P(the value is printed) (amlc.engines.ocr_model)."""
         raw = joined_text(page.boxes)
         extra: dict[str, Any] = {"seconds": round(page.seconds, 4)}
         if not page.boxes:
-            return Result(index, raw, "", 0.0, "no text", extra)
+            return Result(index, raw, "", 0.0, "no text", extra, printed=0.0)
         try:
-            pick = choose(page.boxes, entity, page.width, page.height, self.range_policy,
-                          segments=page.segments if entity in DIMENSIONS else ())
+            ranked = self.ranked(page, entity, group)
+            # a drawing's other dimensions: does a surer answer to one of them take this callout?
+            others = {e: self.ranked(page, e, group) for e in DIMENSIONS if e != entity} if (
+                entity in DIMENSIONS and ranked) else {}
+            confidence, printed = judge(entity, ranked, others, self.model)
         except Exception as exc:  # a rule tripping on odd text costs one row, never the run
             extra["error"] = f"{type(exc).__name__}: {exc}"[:200]
             return Result(index, raw, "", 0.0, "rules error", extra)
-        extra["candidates"] = pick.candidates
-        if pick.prediction == "":
-            return Result(index, raw, "", 0.0, "no mention", extra)
-        extra["mention"] = pick.text
-        return Result(index, raw, pick.prediction, pick.confidence, "", extra)
+        extra["candidates"] = len(ranked)
+        if not ranked:
+            return Result(index, raw, "", 0.0, "no mention", extra, printed=round(printed, 4))
+        extra["mention"] = ranked[0].text
+        return Result(index, raw, ranked[0].prediction, round(confidence, 4), "", extra,
+                      printed=round(printed, 4))
 
     def predict(self, requests: list[Request]) -> list[Result]:
         return [self.predict_one(r) for r in requests]
@@ -536,5 +568,5 @@ def build(cfg: Mapping[str, Any] | None = None) -> OcrEngine:
     return OcrEngine(dict(cfg or {}))
 
 
-__all__ = ["Box", "Page", "ImageError", "OcrEngine", "SUGGESTED_THRESHOLDS", "build", "read_boxes",
+__all__ = ["Box", "Page", "ImageError", "OcrEngine", "build", "read_boxes",
            "read_page", "find_segments", "reading_order", "joined_text", "settings_of"]

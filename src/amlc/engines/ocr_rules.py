@@ -22,27 +22,29 @@ measure in inches elsewhere '31.4°' for 31.4"), and part a dimension's letter f
              product's quantity never is. "Per 100 g" is NOT penalised: catalogue labels often
              take exactly that reference quantity.
    size      log of the box's text height over the page's median (clipped): headline text
-   repeat    the same value in several boxes (front and back of a pack)
    first     1 / (1 + rank in reading order): the competitors' baseline rule, still a prior
              (0 for dimensions: a drawing has no reading order)
-   unit      log-prior of the unit among the entity's train.csv labels, / 5
-   twin_unit, twin_first  one quantity printed in two units side by side ("4.3 OZ (123 g)", "37in /
-             94cm") is one answer: both share the better evidence; the first printed wins unless
-             the labels use the other unit much more often (grams over ounces)
-   implausible  outside what products carry (0.01 g .. 50 t, 1 mm .. 100 m ...): strongly negative
-   ocr       the recogniser's confidence of the box, minus 1
+   range     the mention is a range ("100-240V")
+   implausible  outside what products carry (0.01 g .. 50 t, 1 mm .. 100 m ...)
    orient    dimensions only: does the callout fit the asked dimension? Vertical text is a height;
              else the direction of the line the label sits along (callout_direction over the
              image's straight segments: vertical -> height, horizontal -> width, slanted -> depth);
              else its place among the other callouts. A "W x D x H" tuple assigns by its letters.
-   unlabelled  dimensions only: the drawing names some dimensions (W, Height, Length...) but not
-             this candidate as the asked one
    extent    dimensions only: the largest vertical value for height (the whole, not a part), the
              largest other one for width, the smallest for depth
-3. Score: a weighted sum (WEIGHTS, hand-set, why in the comment there) squashed to a confidence in
-   [0, 1] by a logistic; the highest-scoring candidate wins. The runner abstains below the entity's
-   confidence threshold (amlc.config "inference.thresholds"; ocr.SUGGESTED_THRESHOLDS). A logistic
-   regression fitted on one half of the dev sets did not beat these weights on the other half.
+   What the catalogue knows (amlc.catalogue, learned from train.csv), for the row's product group:
+   cat_mag   how far the value lies from the group's usual magnitude (0 usual .. 5 far)
+   has_twin, twin_cat  one quantity printed in two units side by side ("4.3 OZ (123 g)", "37in /
+             94cm") is one answer, both sharing the better evidence; twin_cat is the log of how much
+             more often the group's labels use this unit than its twin's
+   Evidence that did not earn its place by cross-validation (choice accuracy no better without it:
+   a repeated value, the recogniser's score, a drawing naming other dimensions, the order of twins,
+   the group's unit share outside twins, the place on the page, vertical text beyond `orient`,
+   membership of a tuple) is not gathered; bench/fit_ocr_model.py --ablation shows each one's worth.
+3. Score: amlc.engines.ocr_model's pick model (a conditional logit fitted on the development sets)
+   weighs the features; the highest score answers. Its weights, and the row models that say how
+   likely the answer is right and whether the value is printed at all, are fitted and
+   cross-validated by bench/fit_ocr_model.py.
 """
 
 from __future__ import annotations
@@ -54,6 +56,10 @@ from dataclasses import dataclass, field
 from statistics import median
 from typing import TYPE_CHECKING
 
+from amlc.catalogue import Catalogue
+from amlc.catalogue import load as load_catalogue
+from amlc.engines.ocr_model import Model, rescored
+from amlc.engines.ocr_model import load as load_model
 from amlc.units import (BASE_FACTOR, DIMENSIONS, Mention, find_mentions, format_value, pack_count,
                         prepare_text, range_value, resolve_unit)
 
@@ -106,58 +112,12 @@ NUTRIENTS = ("protein", "proteins", "fat", "fats", "carb", "carbs", "carbohydrat
              "potassium", "magnesium", "zinc", "trans", "polyunsaturated", "monounsaturated",
              "glucides", "lipides", "proteines", "eiweiß", "fett", "zucker", "extract", "omega")
 
-# Unit priors: the share of each unit among train.csv's labels of the entity (263,859 rows). Only a
-# tie-breaker, for a value printed in two units ("37in / 94cm", "16 oz (454 g)").
-UNIT_PRIOR: dict[str, dict[str, float]] = {
-    "width": {"centimetre": 0.492, "inch": 0.346, "millimetre": 0.147, "foot": 0.008, "metre": 0.008},
-    "depth": {"centimetre": 0.477, "inch": 0.327, "millimetre": 0.16, "metre": 0.019, "foot": 0.017},
-    "height": {"centimetre": 0.514, "inch": 0.355, "millimetre": 0.119, "metre": 0.008,
-               "foot": 0.005},
-    "item_weight": {"gram": 0.62, "kilogram": 0.12, "pound": 0.082, "ounce": 0.082,
-                    "milligram": 0.078, "ton": 0.011, "microgram": 0.007},
-    "maximum_weight_recommendation": {"kilogram": 0.415, "pound": 0.311, "gram": 0.134, "ton": 0.073,
-                                      "ounce": 0.044, "milligram": 0.015, "microgram": 0.007},
-    "voltage": {"volt": 1.0, "kilovolt": 0.003, "millivolt": 0.003},
-    "wattage": {"watt": 0.989, "kilowatt": 0.011},
-    "item_volume": {"millilitre": 0.486, "fluid ounce": 0.281, "litre": 0.123, "gallon": 0.024,
-                    "cubic inch": 0.022, "pint": 0.015, "quart": 0.014, "decilitre": 0.013,
-                    "cup": 0.011, "cubic foot": 0.007, "centilitre": 0.004, "imperial gallon": 0.003,
-                    "microlitre": 0.002},
-}
-
 # Plausible values, in one base unit per entity: a product weighs 10 mg to 50 t, runs on 1 mV..100 kV,
 # draws 0.1 W..200 kW, holds 0.1 ml..100 m3, measures 1 mm..100 m. Outside: a misread or a code.
 _PLAUSIBLE = {
     "item_weight": (0.01, 5e7), "maximum_weight_recommendation": (0.1, 5e7),
     "voltage": (0.001, 1e5), "wattage": (0.1, 2e5), "item_volume": (0.1, 1e8),
     "width": (1.0, 1e5), "height": (1.0, 1e5), "depth": (1.0, 1e5),
-}
-
-# Hand-set weights. Why each size: a keyword next to a value is the strongest evidence a label gives
-# (it is how a person finds the value), a rival keyword as strong against; for dimensions the
-# callout's orientation is what the annotation rules themselves use; a nutrient's row rules a value
-# out almost always, an implausible value always; size, repetition and reading order are weak priors;
-# between twins (one value in two units) only a unit used far more often by the labels (x7 or so)
-# outweighs the order of printing. Halving or doubling any one weight moved F1 on either half of the
-# dev sets by one or two rows; only "orient x0.5" or "extent x2" gained on both halves of dims_dev
-# (1 and 2 rows of 89), too little evidence to refit on.
-WEIGHTS: dict[str, float] = {
-    "bias": -0.5,
-    "keyword": 2.0,
-    "rival": -2.0,
-    "context": -2.0,
-    "size": 0.6,
-    "repeat": 0.5,
-    "first": 0.6,
-    "unit": 0.3,
-    "implausible": -4.0,
-    "ocr": 0.5,
-    "orient": 2.0,
-    "unlabelled": -1.5,
-    "extent": 0.4,
-    "twin_unit": 1.0,
-    "twin_first": 0.35,
-    "range": 0.0,
 }
 
 
@@ -174,17 +134,14 @@ class Candidate:
     source: str  # the prepared text the span indexes
     order: int = 0  # rank in reading order among the entity's candidates
     features: dict[str, float] = field(default_factory=dict)
-    score: float = 0.0
-
-    @property
-    def confidence(self) -> float:
-        return 1.0 / (1.0 + math.exp(-self.score))
+    score: float = 0.0  # the pick model's score
+    share: float = 0.0  # softmax of the scores over the row: this candidate's share of the choice
 
 
 @dataclass
 class Pick:
     prediction: str
-    confidence: float
+    share: float  # the winner's share of the choice (Candidate.share); 0.0 when nothing was found
     text: str
     candidates: int
     ranked: list[Candidate] = field(default_factory=list)
@@ -445,10 +402,18 @@ def keyword_strength(c: Candidate, boxes: Sequence[Box], words: tuple[str, ...],
     if best >= 1.0:
         return best
     pat = _kw_re(words)
+    # a value whose own text names it ("Length: 90 cm", "Length: 90cm / 35.4 in") is not named by
+    # the boxes to its left
+    named = bool(_OWN_NAME_RE.search(c.source, 0, c.start))
     for j, w in neighbours if neighbours is not None else _neighbours(boxes, c.boxes):
+        if named and w in (0.8, 0.5):
+            continue
         if w > best and pat.search(prepare_text(boxes[j].text)):
             best = w
     return best
+
+
+_OWN_NAME_RE = re.compile(r"[a-zà-ÿ]{2,}\s*[:=]")
 
 
 # -------------------------------------------------------------------------------- dimension geometry
@@ -598,17 +563,12 @@ def _extent_rank(c: Candidate, entity: str, cands: Sequence[Candidate], boxes: S
     return 1.0 if abs(here - target) <= 0.03 * target else 0.0
 
 
-def _labelled_page(cands: Sequence[Candidate], boxes: Sequence[Box]) -> bool:
-    """Does any dimension value on the page carry an explicit name (W, Height, Length...)?"""
-    words = tuple(w for name in (*DIMENSIONS, "length") for w in _words_for(name))
-    return any(keyword_strength(o, boxes, words) >= 0.6 for o in cands)
-
-
 def features(c: Candidate, boxes: Sequence[Box], entity: str, cands: Sequence[Candidate],
              width: float, height: float, median_size: float,
-             segments: Sequence[tuple[float, float, float, float]] = ()) -> dict[str, float]:
+             segments: Sequence[tuple[float, float, float, float]] = (), group: object = "",
+             catalogue: Catalogue | None = None) -> dict[str, float]:
     neighbours = _neighbours(boxes, c.boxes)
-    f: dict[str, float] = {"bias": 1.0}
+    f: dict[str, float] = {}
     f["keyword"] = keyword_strength(c, boxes, KEYWORDS[entity], neighbours)
     rival = 0.0
     for r in RIVALS.get(entity, ()):
@@ -617,42 +577,39 @@ def features(c: Candidate, boxes: Sequence[Box], entity: str, cands: Sequence[Ca
     f["rival"] = rival if rival > f["keyword"] else 0.0
     f["context"] = _context(c, boxes, neighbours) if entity in (
         "item_weight", "item_volume", "maximum_weight_recommendation") else 0.0
-    size = max(b.text_height for b in (boxes[i] for i in c.boxes))
+    own = [boxes[i] for i in c.boxes]
+    size = max(b.text_height for b in own)
     f["size"] = max(-1.0, min(1.0, math.log(max(size, 1.0) / max(median_size, 1.0))))
-    same = sum(1 for o in cands if o.prediction == c.prediction and o.boxes != c.boxes)
-    f["repeat"] = min(same, 2) / 2
     # reading order says something on a pack (the net quantity comes early), nothing on a drawing
     f["first"] = 0.0 if entity in DIMENSIONS else 1.0 / (1 + c.order)
-    prior = UNIT_PRIOR.get(entity, {}).get(c.unit, 0.001)
-    f["unit"] = max(-1.0, math.log(prior / max(UNIT_PRIOR.get(entity, {c.unit: 1}).values())) / 5)
     lo, hi = _PLAUSIBLE[entity]
     base = c.value * BASE_FACTOR.get(c.unit, 1.0)
     f["implausible"] = 1.0 if not lo <= base <= hi else 0.0
-    f["ocr"] = min(boxes[i].score for i in c.boxes) - 1.0
     f["range"] = 1.0 if c.mention.is_range else 0.0
-    f["unlabelled"] = 0.0
+    cat = catalogue if catalogue is not None else load_catalogue()
+    # a magnitude far from what the group's labels usually say is a misread or another quantity
+    f["cat_mag"] = min(cat.magnitude_z(entity, group, base), 5.0)
     if entity in DIMENSIONS:
-        # a drawing that names its dimensions ("Width", "H", "Length") names the asked one too
-        if f["keyword"] < 0.6 and _labelled_page(cands, boxes):
-            f["unlabelled"] = 1.0
         f["extent"] = _extent_rank(c, entity, cands, boxes, segments)
         t = _tuple_orient(c, boxes, entity)
         if t is not None:
             # "W x D x H: 40 x 30 x 20 cm": the letters name each member; they are the keywords
-            f["keyword"], f["rival"], f["orient"], f["unlabelled"] = max(t, 0.0), max(-t, 0.0), 0.0, 0.0
+            f["keyword"], f["rival"], f["orient"] = max(t, 0.0), max(-t, 0.0), 0.0
         else:
             f["orient"] = orientation(c, boxes, entity, cands, width, height, segments)
     else:
         f["orient"] = 0.0
+        f["extent"] = 0.0
     return f
 
 
-def _share_between_twins(cands: Sequence[Candidate], boxes: Sequence[Box], entity: str) -> None:
+def _share_between_twins(cands: Sequence[Candidate], boxes: Sequence[Box], entity: str,
+                         group: object, catalogue: Catalogue) -> None:
     """One quantity printed in two units side by side ("4.3 OZ (123 g)", "37in / 94cm") is one
-    answer: both get the better evidence of the two; then the one printed first wins (twin_first)
-    unless the labels use the other unit far more often (twin_unit: 123 g beats 4.3 oz, since
-    grams are 7.5 times as common among item_weight labels; on images_dev the labels took the gram
-    value in 6 of the 9 such pairs, each time printed second)."""
+    answer: both get the better evidence of the two. Which of the two the catalogue writes is the
+    pick model's to weigh by twin_cat: how much more often the group's labels use this unit than its
+    twin's (the order of printing says nothing: on images_dev the labels took the first printed of
+    such a pair 17 times in 38)."""
     def base(c: Candidate) -> float:
         return c.value * BASE_FACTOR.get(c.unit, 1.0)
 
@@ -663,7 +620,6 @@ def _share_between_twins(cands: Sequence[Candidate], boxes: Sequence[Box], entit
         size = max(ba.text_height, bb.text_height, 1.0)
         return math.hypot(ba.centre[0] - bb.centre[0], ba.centre[1] - bb.centre[1]) < 4 * size
 
-    prior = UNIT_PRIOR.get(entity, {})
     shared: dict[int, dict[str, float]] = {}
     for a in cands:
         for b in cands:
@@ -672,53 +628,50 @@ def _share_between_twins(cands: Sequence[Candidate], boxes: Sequence[Box], entit
             va, vb = base(a), base(b)
             if abs(va - vb) <= 0.03 * max(va, vb) and near(a, b):
                 f = shared.setdefault(id(a), dict(a.features))
-                for k in ("keyword", "orient", "size", "repeat", "extent"):
+                for k in ("keyword", "orient", "size", "extent"):
                     f[k] = max(f.get(k, 0.0), b.features.get(k, 0.0))
-                for k in ("rival", "context", "unlabelled"):
+                for k in ("rival", "context"):
                     f[k] = min(f.get(k, 0.0), b.features.get(k, 0.0))
                 f["first"] = max(f["first"], b.features["first"])
-                ratio = prior.get(a.unit, 0.001) / prior.get(b.unit, 0.001)
-                f["twin_unit"] = max(-1.0, min(1.0, math.log(ratio) / 5))
-                f["twin_first"] = 1.0 if a.order < b.order else 0.0
+                f["has_twin"] = 1.0
+                ratio = catalogue.unit_share(entity, group, a.unit) / catalogue.unit_share(entity, group, b.unit)
+                f["twin_cat"] = max(-3.0, min(3.0, math.log(ratio)))
     for a in cands:
         if id(a) in shared:
             a.features = shared[id(a)]
 
 
-def score(f: dict[str, float], weights: dict[str, float] | None = None) -> float:
-    w = WEIGHTS if weights is None else weights
-    return sum(w.get(k, 0.0) * v for k, v in f.items())
-
-
 def rank(boxes: Sequence[Box], entity: str, width: float, height: float,
-         range_policy: str = "max", weights: dict[str, float] | None = None,
-         segments: Sequence[tuple[float, float, float, float]] = ()) -> list[Candidate]:
-    """The entity's candidates, best first, each with its features and score."""
+         range_policy: str = "max", segments: Sequence[tuple[float, float, float, float]] = (),
+         group: object = "", model: Model | None = None,
+         catalogue: Catalogue | None = None) -> list[Candidate]:
+    """The entity's candidates, best first, each with its features, score and share of the choice."""
     cands = candidates(boxes, entity, range_policy)
     if not cands:
         return []
+    model = model if model is not None else load_model()
+    catalogue = catalogue if catalogue is not None else load_catalogue()
     median_size = median(b.text_height for b in boxes) if boxes else 1.0
     for c in cands:
-        c.features = features(c, boxes, entity, cands, width, height, median_size, segments)
-    _share_between_twins(cands, boxes, entity)
-    for c in cands:
-        c.score = score(c.features, weights)
-    return sorted(cands, key=lambda c: (-c.score, c.order))
+        c.features = features(c, boxes, entity, cands, width, height, median_size, segments, group, catalogue)
+    _share_between_twins(cands, boxes, entity, group, catalogue)
+    return rescored(cands, model, entity)
 
 
 def choose(boxes: Sequence[Box], entity: str, width: float, height: float,
-           range_policy: str = "max", weights: dict[str, float] | None = None,
-           segments: Sequence[tuple[float, float, float, float]] = ()) -> Pick:
-    """The best candidate for `entity` (prediction "" when none), with its confidence.
+           range_policy: str = "max", segments: Sequence[tuple[float, float, float, float]] = (),
+           group: object = "", model: Model | None = None) -> Pick:
+    """The best candidate for `entity` (prediction "" when none), with its share of the choice.
 
     `segments`: straight lines found in the image (amlc.engines.ocr.find_segments), used to read the
-    direction of dimension callouts; without them position alone is used.
+    direction of dimension callouts; without them position alone is used. `group`: the row's
+    group_id, for what the catalogue knows about it.
     """
-    ranked = rank(boxes, entity, width, height, range_policy, weights, segments)
+    ranked = rank(boxes, entity, width, height, range_policy, segments, group, model)
     if not ranked:
         return Pick("", 0.0, "", 0, [])
     best = ranked[0]
-    return Pick(best.prediction, best.confidence, best.text, len(ranked), ranked)
+    return Pick(best.prediction, best.share, best.text, len(ranked), ranked)
 
 
 def first_mention(boxes: Sequence[Box], entity: str, range_policy: str = "max") -> str:
