@@ -81,3 +81,23 @@ def test_cli_writes_a_table(cli, tmp_path):
     assert load(out).prior_value("voltage", "2") == "12.0 volt"
     bad = cli("-m", "amlc.catalogue", "--train", tmp_path / "missing.csv", "--output", out)
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
+
+
+def test_postprocessing_fills_blanks_with_the_groups_usual_value_when_asked(cli, tmp_path):
+    test = tmp_path / "test.csv"
+    test.write_text("index,image_link,group_id,entity_name\n1,a,1,voltage\n2,b,1,voltage\n"
+                    "3,c,999999,item_weight\n")
+    raw = tmp_path / "raw.csv"
+    raw.write_text("index,prediction\n1,12 V\n2,\n3,nothing\n")
+    out = tmp_path / "sub.csv"
+    r = cli("postprocessing.py", "--test-filename", test, "--input", raw, "--output_filename", out,
+            "--fill", "prior")
+    assert r.returncode == 0, r.stderr
+    cat = load(SHIPPED)
+    rows = out.read_text().splitlines()
+    assert rows[1:] == ["1,12.0 volt", f"2,{cat.prior_value('voltage', '1')}",
+                        f"3,{cat.prior_value('item_weight', '999999')}"]
+    assert "blanks filled with the catalogue's most common value: 2" in r.stdout
+    assert cli("src/sanity.py", "--test_filename", test, "--output_filename", out).returncode == 0
+    plain = cli("postprocessing.py", "--test_filename", test, "--input", raw, "--output_filename", out)
+    assert plain.returncode == 0 and out.read_text().splitlines()[1:] == ["1,12.0 volt", "2,", "3,"]
