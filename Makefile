@@ -10,12 +10,13 @@ OUT ?= outputs/default
 ENGINE ?= ocr
 SHARD ?= 0
 SHARDS ?= 1
+SHARED ?= ../shared/amlc2024
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test test-fast demo demo-real smoke train infer merge styles post sanity evaluate bench bench-ocr clean
+.PHONY: help setup test test-fast demo demo-real smoke train infer merge styles post sanity evaluate bench bench-ocr fit-ocr clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-11s %s\n", $$1, $$2}'
@@ -66,8 +67,12 @@ evaluate: $(STAMP) ## F1 of OUT/submission.csv against LABELS (a CSV with entity
 	$(if $(LABELS),,$(error set LABELS=path/to/labels.csv (a CSV with index, entity_name, entity_value)))
 	$(PY) evaluate.py --labels $(LABELS) --raw $(OUT)/raw.csv --predictions $(OUT)/submission.csv --metrics $(OUT)/metrics.json --report $(OUT)/report.html $(if $(IMAGES),--images $(IMAGES))
 
-bench-ocr: $(STAMP) ## OCR engine vs first-mention baseline: F1 and s/photo on ../shared dev sets (~30 min)
-	$(PY) bench/bench_ocr.py
+bench-ocr: $(STAMP) ## the OCR engine on every ../shared labelled set, cross-validated: accuracy, F1, s/image
+	PYTHONPATH=src $(PY) bench/bench_ocr.py
+
+fit-ocr: $(STAMP) ## rebuild the OCR engine's catalogue table and fitted models from ../shared (cached OCR)
+	$(PY) -m amlc.catalogue --train $(SHARED)/train.csv --exclude $(SHARED)/images_dev/labels.csv
+	PYTHONPATH=src $(PY) bench/fit_ocr_model.py
 
 bench: $(STAMP) ## print the quick CPU benchmark figures (postprocessing, download, shard runner)
 	$(PY) bench/bench_postprocess.py

@@ -56,7 +56,7 @@ def _refuse_unapplied_thresholds(cfg, overrides, input_dir) -> None:
     """
     from pathlib import Path
 
-    from amlc.config import read_yaml
+    from amlc.config import DEFAULTS, read_yaml
     from amlc.errors import InputError
     from amlc.inference import check_thresholds
     from amlc.tables import read_text
@@ -75,8 +75,8 @@ def _refuse_unapplied_thresholds(cfg, overrides, input_dir) -> None:
         applied.append((check_thresholds(section.get("thresholds") or {}),
                         float(section.get("printed_threshold", wanted[1])))
                        if isinstance(section, dict) else None)
-    if not applied and not wanted[0]:
-        return  # nothing saved to compare with, and no per-entity thresholds asked for
+    if not wanted[0] and wanted[1] == DEFAULTS["inference"]["printed_threshold"]:
+        return  # the config asks for nothing beyond the defaults
     if not applied or any(a != wanted for a in applied):
         got = f"{applied[0][0]}, {applied[0][1]}" if applied and applied[0] else "unknown"
         raise InputError(f"the config's inference.thresholds and printed_threshold ({wanted[0]}, "

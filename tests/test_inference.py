@@ -487,7 +487,10 @@ def test_cli_shards_from_a_slurm_array_then_merge(tmp_path):
     before = raw.read_bytes()
     thresholds_yaml = tmp_path / "th.yaml"
     thresholds_yaml.write_text("inference:\n  thresholds: {item_weight: 0.6}\n")
-    for extra in (["inference.thresholds.item_weight=0.6"], ["--config", thresholds_yaml]):
+    printed_yaml = tmp_path / "printed.yaml"
+    printed_yaml.write_text("inference:\n  printed_threshold: 0.6\n")
+    for extra in (["inference.thresholds.item_weight=0.6"], ["--config", thresholds_yaml],
+                  ["inference.printed_threshold=0"], ["--config", printed_yaml]):
         proc = run_cli(["--input_dir", tmp_path / "preds", "--test_filename", csv, "--output_filename", raw,
                         *extra], cli_env(tmp_path), script=ROOT / "merge_csv.py")
         assert proc.returncode == 2 and "--rethreshold" in proc.stderr, proc.stderr
