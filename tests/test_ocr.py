@@ -335,12 +335,37 @@ def test_read_boxes_caches_in_memory_and_on_disk(tmp_path):
     assert not timed.cached and timed.seconds > 0
 
 
+def test_an_unwritable_cache_is_refused_at_build_and_a_failing_write_keeps_the_row(
+        tmp_path, monkeypatch, capsys):
+    """Found by a new user: an unwritable ocr.cache_dir turned every row into "unreadable image"."""
+    from amlc.engines import ocr
+    from amlc.errors import InputError
+
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(InputError, match="ocr.cache_dir .* not a writable folder"):
+        load_engine("ocr", {"ocr": {"cache_dir": str(tmp_path / "a_file" / "cache")}})
+    path = tmp_path / "card.png"
+    label_image([("Net Wt 250 g", 40)], size=(500, 160)).save(path)
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("amlc.tables.write_text", disk_full)
+    ocr._MEMORY.clear()  # read, not remembered from another test
+    engine = load_engine("ocr", {"ocr": {"cache_dir": str(tmp_path / "cache")}})
+    out = engine.predict([Request(0, "item_weight", path)])[0]
+    assert out.prediction == "250.0 gram"
+    assert "OCR cache not written" in capsys.readouterr().err
+    ocr._WARNED.clear()
+
+
 @pytest.mark.slow
 def test_reread_finds_small_print_the_shrunk_detector_missed(tmp_path):
     """ocr.reread_det_limit_side: a second, fuller read only where the first found no mention."""
     path = tmp_path / "pack.png"
     label_image([("ORGANIC GREEN TEA", 90), ("Net Wt 22 g", 16)], size=(2000, 1400)).save(path)
-    small = {"ocr": {"det_limit_side": 320}}  # a detector too small for the 16 px line
+    # a detector too small for the 16 px line, and no second read (the default has one)
+    small = {"ocr": {"det_limit_side": 320, "reread_det_limit_side": -1}}
     once = load_engine("ocr", small).predict([Request(0, "item_weight", path)])[0]
     assert once.prediction == "" and once.reason == "no mention" and "reread" not in once.extra
     twice = load_engine("ocr", {"ocr": {**small["ocr"], "reread_det_limit_side": 0}})

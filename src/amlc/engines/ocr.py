@@ -54,6 +54,8 @@ import hashlib
 import io
 import json
 import math
+import os
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -66,6 +68,7 @@ from amlc.config import DEFAULTS
 from amlc.engines import Request, Result
 from amlc.engines.ocr_model import load as load_model
 from amlc.engines.ocr_model import judge
+from amlc.errors import InputError
 from amlc.units import DIMENSIONS
 
 # What read_boxes does when no settings are given: the `ocr` section of the config defaults, where
@@ -346,12 +349,40 @@ def read_page(image: Any, settings: Mapping[str, Any] | None = None, *,
     if disk is not None:
         from amlc.tables import write_text
 
-        disk.parent.mkdir(parents=True, exist_ok=True)
-        write_text(disk, json.dumps({"width": img.width, "height": img.height,
-                                     "seconds": round(seconds, 4),
-                                     "settings": _read_settings(s),
-                                     "boxes": [b.to_json() for b in boxes]}))
+        try:
+            disk.parent.mkdir(parents=True, exist_ok=True)
+            write_text(disk, json.dumps({"width": img.width, "height": img.height,
+                                         "seconds": round(seconds, 4),
+                                         "settings": _read_settings(s),
+                                         "boxes": [b.to_json() for b in boxes]}))
+        except OSError as exc:  # a cache that fills up mid-run costs speed, never the row
+            _warn_once(f"warning: OCR cache not written ({type(exc).__name__}: {exc}); reading on")
     return page
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _WARNED:
+        _WARNED.add(message)
+        print(message, file=sys.stderr)
+
+
+def check_cache_dir(cache_dir: str) -> None:
+    """InputError unless `cache_dir` (when set) is a folder this process can write: found at
+    engine build, not as every row turning into "unreadable image"."""
+    if not cache_dir:
+        return
+    path = Path(cache_dir)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-check-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(f"ocr.cache_dir {cache_dir} is not a writable folder "
+                         f"({exc.strerror or exc}); set ocr.cache_dir= to another or to '' for none")
 
 
 def enlarged(img: Any, min_side: int) -> tuple[Any, float]:
@@ -471,6 +502,7 @@ class OcrEngine:
         section = dict(DEFAULTS.get("ocr", {}))
         section.update(self.cfg.get("ocr", {}) if "ocr" in self.cfg else {})
         self.settings = settings_of(section)
+        check_cache_dir(str(self.settings.get("cache_dir") or ""))
         self.range_policy = str(self.cfg.get("postprocess", {}).get("range_policy", "max"))
         self.model = load_model()
         self._ranked: dict[tuple, list] = {}
