@@ -71,7 +71,7 @@ bench-ocr: $(STAMP) ## the OCR engine on every ../shared labelled set, cross-val
 	PYTHONPATH=src $(PY) bench/bench_ocr.py
 
 fit-ocr: $(STAMP) ## rebuild the OCR engine's catalogue table and fitted models from ../shared (cached OCR)
-	$(PY) -m amlc.catalogue --train $(SHARED)/train.csv --exclude $(SHARED)/images_dev/labels.csv
+	$(PY) -m amlc.catalogue --train $(SHARED)/train.csv --exclude $(SHARED)/images_dev/labels.csv --output src/amlc/data/catalogue.json
 	PYTHONPATH=src $(PY) bench/fit_ocr_model.py
 
 bench: $(STAMP) ## print the quick CPU benchmark figures (postprocessing, download, shard runner)

@@ -3,7 +3,7 @@
     python merge_csv.py --input_dir outputs/default/preds --test_filename dataset/test.csv \\
         --output_filename outputs/default/raw.csv
 
-The output (RAW.csv) has the columns index, prediction, candidate, confidence, reason, raw (schema in
+The output (RAW.csv) has the columns index, prediction, candidate, confidence, printed, reason, raw (schema in
 amlc.inference); postprocessing.py turns it into the submission. Missing, duplicate and unknown
 indices, and shard files of different splits in one folder, are errors (schema: amlc.shards).
 """
@@ -40,11 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave test rows that no shard predicted empty (reason missing_from_shards) "
                         "instead of failing; a shard file missing entirely is allowed too")
     p.add_argument("--rethreshold", action="store_true",
-                   help="recompute each prediction from the engine's answer and confidence with the "
-                        "config's inference.thresholds (e.g. thresholds tuned on validation after the "
-                        "run) instead of keeping the ones applied at inference time")
+                   help="recompute each prediction from the engine's answer, confidence and P(printed) "
+                        "with the config's inference.thresholds and inference.printed_threshold (e.g. "
+                        "thresholds tuned on validation after the run, or printed_threshold=0 to answer "
+                        "every row with a candidate) instead of keeping the ones applied at inference "
+                        "time; the run's own thresholds are dropped unless the config repeats them")
     p.add_argument("overrides", nargs="*", metavar="key=value",
-                   help="config overrides, e.g. inference.thresholds={voltage: 0.5} (with --rethreshold)")
+                   help="config overrides, e.g. inference.thresholds={voltage: 0.5} or "
+                        "inference.printed_threshold=0 (both with --rethreshold)")
     return p
 
 
@@ -54,12 +57,9 @@ def _refuse_unapplied_thresholds(cfg, overrides, input_dir) -> None:
     Asked for: an inference.thresholds override, or a --config whose thresholds differ from the ones
     the shards were run with (their saved shard-K-of-N.config.yaml).
     """
-    from pathlib import Path
-
-    from amlc.config import DEFAULTS, read_yaml
+    from amlc.config import DEFAULTS
     from amlc.errors import InputError
     from amlc.inference import check_thresholds
-    from amlc.tables import read_text
 
     hint = ("thresholds are applied at merge time only with --rethreshold (every prediction is then "
             "recomputed from the engine's answer, confidence and P(printed)); add --rethreshold")
@@ -67,20 +67,33 @@ def _refuse_unapplied_thresholds(cfg, overrides, input_dir) -> None:
         if text.split("=", 1)[0].strip().startswith(("inference.thresholds", "inference.printed_threshold")):
             raise InputError(f"the override {text!r} would be ignored: {hint}, or drop it")
     wanted = (check_thresholds(cfg["inference"]["thresholds"]), float(cfg["inference"]["printed_threshold"]))
-    saved = sorted(Path(input_dir).glob("shard-*-of-*.config.yaml")) if Path(input_dir).is_dir() else []
-    applied = []
-    for path in saved:
-        data = read_yaml(read_text(path, "shard config"), path)
-        section = data.get("inference") if isinstance(data, dict) else None
-        applied.append((check_thresholds(section.get("thresholds") or {}),
-                        float(section.get("printed_threshold", wanted[1])))
-                       if isinstance(section, dict) else None)
+    applied = _run_thresholds(input_dir, wanted[1])
     if not wanted[0] and wanted[1] == DEFAULTS["inference"]["printed_threshold"]:
         return  # the config asks for nothing beyond the defaults
     if not applied or any(a != wanted for a in applied):
         got = f"{applied[0][0]}, {applied[0][1]}" if applied and applied[0] else "unknown"
         raise InputError(f"the config's inference.thresholds and printed_threshold ({wanted[0]}, "
                          f"{wanted[1]}) are not the ones the shards were run with ({got}): {hint}")
+
+
+def _run_thresholds(input_dir, printed_default: float) -> list:
+    """(thresholds, printed_threshold) each shard was run with, from its saved config (None where
+    the file holds no inference section)."""
+    from pathlib import Path
+
+    from amlc.config import read_yaml
+    from amlc.inference import check_thresholds
+    from amlc.tables import read_text
+
+    saved = sorted(Path(input_dir).glob("shard-*-of-*.config.yaml")) if Path(input_dir).is_dir() else []
+    applied = []
+    for path in saved:
+        data = read_yaml(read_text(path, "shard config"), path)
+        section = data.get("inference") if isinstance(data, dict) else None
+        applied.append((check_thresholds(section.get("thresholds") or {}),
+                        float(section.get("printed_threshold", printed_default)))
+                       if isinstance(section, dict) else None)
+    return applied
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -95,6 +108,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.rethreshold:
         _refuse_unapplied_thresholds(cfg, args.overrides, input_dir)
     thresholds = cfg["inference"]["thresholds"] if args.rethreshold else None
+    if args.rethreshold:  # say what changes: the run's own thresholds are not kept
+        printed = float(cfg["inference"]["printed_threshold"])
+        runs = {repr(a) for a in _run_thresholds(input_dir, printed) if a is not None}
+        was = "; the run's: " + " / ".join(sorted(runs)) if runs else ""
+        print(f"rethreshold: inference.thresholds {dict(thresholds or {})}, printed_threshold {printed:g}"
+              f" (thresholds, printed_threshold{was})")
     result, frame = merge_to_csv(input_dir, test, output, fill_missing=args.fill_missing,
                                  thresholds=thresholds,
                                  printed_threshold=float(cfg["inference"]["printed_threshold"]))

@@ -62,7 +62,7 @@ def test_shipped_table_loads_and_knows_every_entity():
 @pytest.mark.slow
 def test_shipped_table_is_what_the_documented_command_learns(shared):
     """The table in the package is `python -m amlc.catalogue --train train.csv --exclude
-    images_dev/labels.csv` (so the images_dev rows it is scored on never taught it)."""
+    images_dev/labels.csv --output src/amlc/data/catalogue.json` (so the images_dev rows it is scored on never taught it)."""
     from amlc.tables import read_table
 
     dev = set(read_table(shared / "images_dev" / "labels.csv", ["index"], usecols=())["index"])
@@ -81,6 +81,8 @@ def test_cli_writes_a_table(cli, tmp_path):
     assert load(out).prior_value("voltage", "2") == "12.0 volt"
     bad = cli("-m", "amlc.catalogue", "--train", tmp_path / "missing.csv", "--output", out)
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
+    unnamed = cli("-m", "amlc.catalogue", "--train", train)  # the shipped table is never a default
+    assert unnamed.returncode == 2 and unnamed.stderr.count("\n") == 1 and "--output" in unnamed.stderr
 
 
 def test_postprocessing_fills_blanks_with_the_groups_usual_value_when_asked(cli, tmp_path):

@@ -60,8 +60,14 @@ def test_bad_input_is_a_clear_error(tmp_path, cli, kind, command):
 
 
 def test_unknown_flag_is_a_usage_error(cli):
-    proc = cli("postprocessing.py", "--nope")
-    assert proc.returncode == 2 and "usage:" in proc.stderr and "Traceback" not in proc.stderr
+    for args, said in ((["--nope"], "required"),
+                       (["--test_filename", "t", "--input", "r", "--output_filename", "o", "--nope"], "--nope"),
+                       (["--test_filename", "t", "--input", "r", "--output_filename", "o", "--fill", "priors"],
+                        "invalid choice: 'priors'")):
+        proc = cli("postprocessing.py", *args)
+        lines = proc.stderr.strip().splitlines()  # one line, as every other error; --help for the rest
+        assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), lines
+        assert said in lines[0] and "postprocessing.py --help" in lines[0] and "Traceback" not in proc.stderr
 
 
 @pytest.mark.parametrize("script", ["postprocessing.py", "evaluate.py", "src/sanity.py",

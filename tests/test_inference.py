@@ -473,6 +473,9 @@ def test_cli_shards_from_a_slurm_array_then_merge(tmp_path):
                     "--rethreshold", "inference.thresholds={item_weight: 2}"],
                    cli_env(tmp_path), script=ROOT / "merge_csv.py")
     assert proc.returncode == 0, proc.stderr
+    # it says what it applies and what the run had (the run's own thresholds are not kept)
+    assert "rethreshold: inference.thresholds {'item_weight': 2}, printed_threshold 0.2" in proc.stdout
+    assert "the run's: ({}, 0.2)" in proc.stdout, proc.stdout
     again = read_csv(raw, required=["index", "prediction"]).set_index("index")
     weights = [i for i, e in expected.items() if e["entity"] == "item_weight"]
     assert (again.loc[weights, "prediction"] == "").all()

@@ -14,7 +14,6 @@ proportion to how many labels the group has (`SMOOTHING`), so a group seen twice
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import statistics
@@ -25,7 +24,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from amlc.errors import InputError, cli
+from amlc.errors import ArgumentParser, InputError, cli
 from amlc.units import BASE_FACTOR, normalize, value_unit
 
 SHIPPED = Path(__file__).with_name("data") / "catalogue.json"
@@ -136,10 +135,11 @@ def load(path: str | Path = SHIPPED) -> Catalogue:
 def main(argv: Sequence[str] | None = None) -> int:
     from amlc.tables import read_table, write_text
 
-    parser = argparse.ArgumentParser(prog="python -m amlc.catalogue", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m amlc.catalogue", description=__doc__.splitlines()[0])
     parser.add_argument("--train", required=True, help="training CSV (entity_name, group_id, entity_value)")
-    parser.add_argument("--output", default=str(SHIPPED),
-                        help="where to write the table (default: the copy the package ships and reads)")
+    parser.add_argument("--output", required=True,
+                        help="where to write the table; src/amlc/data/catalogue.json is the copy the package "
+                             "ships and the OCR engine and --fill prior read (named, never overwritten by default)")
     parser.add_argument("--exclude", help="a CSV whose `index` column lists training rows to leave out "
                                           "(rows you will score, e.g. images_dev's labels)")
     args = parser.parse_args(argv)

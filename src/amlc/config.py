@@ -182,8 +182,8 @@ DEFAULTS: dict[str, Any] = {
     "ocr": {
         # The detector sees the image shrunk to this long side (px); recognition still reads its
         # crops from the image at max_side. Detection is most of the time, so this sets the speed:
-        # measured on test_dev (bench/bench_ocr.py), 736 reads an image in a median ~0.5 s on 2
-        # cores, 960 in ~0.6-0.7 s for about one more row in 100 read right;
+        # measured on test_dev (bench/bench_ocr.py), 736 reads an image in a median 0.35 s on 2
+        # cores (p90 0.75), 960 ~30% slower for about one more row in 100 read right;
         # 0 = rapidocr's own rule (the whole image, a short side enlarged to 736).
         "det_limit_side": 736,
         # Images whose long side is below this are enlarged to it before reading (0 = never): the

@@ -40,6 +40,10 @@ class ArgumentParser(argparse.ArgumentParser):
     hidden alias: it parses, and `--help` shows only the declared name.
     """
 
+    def error(self, message: str):  # type: ignore[override]
+        """One line, as every other error of the project (argparse prints its usage block first)."""
+        self.exit(2, f"error: {message} (usage: {self.prog} --help)\n")
+
     def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
         for action in self._actions:  # arguments of groups are here too
             for flag in action.option_strings:

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from amlc.errors import InputError
+from amlc.errors import ArgumentParser, InputError
 
 READY = re.compile(r"Uvicorn running on (https?://[^\s]+)")
 
@@ -74,7 +74,7 @@ def deploy_command(model: str, *, name: str, host: str, port: int, backend: str 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m amlc.serve", description=__doc__.splitlines()[0],
+    p = ArgumentParser(prog="python -m amlc.serve", description=__doc__.splitlines()[0],
                                 epilog="Arguments after -- go to swift deploy unchanged.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="model folder (merged or quantized, from train/run.py) or hub id")

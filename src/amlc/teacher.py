@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from amlc.errors import InputError
+from amlc.errors import ArgumentParser, InputError
 
 COLUMNS = ("index", "split", "image_link", "entity_name", "entity_value", "target", "teacher_answer",
            "teacher_confidence", "teacher_reason", "teacher_raw", "agree")
@@ -98,7 +98,7 @@ def counts_line(frame) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m amlc.teacher", description=__doc__.splitlines()[0],
+    p = ArgumentParser(prog="python -m amlc.teacher", description=__doc__.splitlines()[0],
                                 epilog="\n".join(__doc__.splitlines()[2:]),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", metavar="YAML", help="config file over the defaults (its api section)")
