@@ -75,9 +75,13 @@ def styled_predictions(rows, preds, data: Path) -> list[str] | None:
     return [restyle(p, r.entity, r.group, table) if p else p for r, p in zip(rows, preds)]
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The docstring as written, and every flag's default."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = ArgumentParser(description=__doc__.split("\n\n")[0],
-                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+                       formatter_class=HelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
     p.add_argument("--data", default=str(SHARED_DATA), help="folder with images_dev/, dims_dev/, test_dev/")
     p.add_argument("--sets", default=",".join(ocr_dev.SETS), help="comma-separated sets to read")
     p.add_argument("--limit", type=int, default=None, help="only N images per set (a seeded subset)")

@@ -61,19 +61,23 @@ def precision_threshold(rows, runs, target: float = 0.95) -> tuple[float, float,
     return 1.0, 0.0, 0.0
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The docstring as written, and every flag's default."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = ArgumentParser(description=__doc__.split("\n\n")[0],
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+                       formatter_class=HelpFormatter)
     p.add_argument("--data", default=str(SHARED_DATA), help="folder with images_dev/, dims_dev/, test_dev/")
     p.add_argument("--config", default=None, help="YAML config whose `ocr` section reads the images")
     p.add_argument("--set", dest="overrides", action="append", default=[],
-                   help="config override key=value, e.g. --set ocr.reread_det_limit_side=960 (repeatable)")
+                   help="config override key=value, e.g. --set ocr.det_limit_side=960 (repeatable)")
     p.add_argument("--cache-dir", default=str(OUTPUTS_DIR / "ocr_cache"),
                    help="where OCR results are kept between runs ('' = nowhere)")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds (grouped by image)")
     p.add_argument("--seeds", type=int, default=3, help="cross-validation repeats with other fold draws")
     p.add_argument("--ablation", action="store_true", help="also score the pick without each feature")
-    p.add_argument("--output", default=str(SHIPPED), help="where to write the model (default: the shipped file)")
+    p.add_argument("--output", default=str(SHIPPED), help="where to write the model (the shipped file is the one the engine reads)")
     args = p.parse_args(argv)
     cfg = load_config(args.config, args.overrides)
     engine = load_engine("ocr", cfg)

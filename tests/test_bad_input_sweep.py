@@ -92,7 +92,9 @@ COMMANDS = {
         lambda f: ["inference/run.py", "--input", f["test"], "--images", f["images"], "--output-dir",
                    f["outdir"], "--no-download", "--no-progress", "--config", f["config"]],
         ["test", "config"], ["outdir"], [["inference.batch_size=0"], ["--images", "{tmp}/typo"],
-                                         ["train.learning_rate=-1"], ["--config", "{config}"]]),
+                                         ["train.learning_rate=-1"], ["--config", "{config}"],
+                                         # a cache folder under a file: refused before anything is written
+                                         ["--engine", "ocr", "ocr.cache_dir={tmp}/config.yaml/cache"]]),
     "inference/tune_thresholds.py": (
         lambda f: ["inference/tune_thresholds.py", "--input", f["labels"], "--preds-dir", f["preds"],
                    "--output", f["out"].with_suffix(".yaml")],
@@ -178,7 +180,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, cli, name, what, which, kind
         blocker = tmp_path / "out"
         blocker.write_text("a file where a folder should be")  # so every path under it is unwritable
     else:
-        f["config"].write_bytes(BAD_CONFIG)
+        if any("{config}" in v for v in values[which]):  # only that case's config is broken
+            f["config"].write_bytes(BAD_CONFIG)
         argv += [v.format(tmp=tmp_path, config=f["config"]) for v in values[which]]
     proc = cli(*argv[:1], *argv[1:], timeout=300)
     _assert_one_line_error(proc)

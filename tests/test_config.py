@@ -21,7 +21,7 @@ def test_file_then_overrides(tmp_path):
 
 
 @pytest.mark.parametrize("override,message", [
-    ("train.lrr=1", "did you mean 'lr'"),
+    ("train.lrr=1", "did you mean 'train.lr'"),
     ("nope.x=1", "unknown config key 'nope'"),
     ("train.epochs=two", "wants a int"),
     ("train.flag=3", "wants a bool"),

@@ -112,8 +112,10 @@ def test_an_output_that_cannot_be_written_is_an_input_error(tmp_path):
     from amlc.tables import write_text
 
     (tmp_path / "file").write_text("x")
-    for bad in (tmp_path / "file" / "out.csv", tmp_path / "file" / "sub" / "out.csv", tmp_path):
-        with pytest.raises(InputError, match="cannot write"):
+    for bad, said in ((tmp_path / "file" / "out.csv", "file is a file, not a folder"),
+                      (tmp_path / "file" / "sub" / "out.csv", "file is a file, not a folder"),
+                      (tmp_path, "it is a folder; give a file name")):
+        with pytest.raises(InputError, match=f"cannot write .*{said}"):
             write_text(bad, "data")
     ro = tmp_path / "ro"
     ro.mkdir()
@@ -128,6 +130,18 @@ def test_an_output_that_cannot_be_written_is_an_input_error(tmp_path):
     finally:
         ro.chmod(0o755)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "ro"]  # no temporary file left
+
+
+def test_evaluate_checks_its_outputs_before_scoring(tmp_path, cli):
+    (tmp_path / "labels.csv").write_text("index,entity_name,entity_value\n1,width,10.0 inch\n")
+    (tmp_path / "sub.csv").write_text("index,prediction\n1,10.0 inch\n")
+    (tmp_path / "file").write_text("x")
+    for flag in ("--metrics", "--report"):
+        proc = cli("evaluate.py", "--labels", tmp_path / "labels.csv", "--predictions", tmp_path / "sub.csv",
+                   flag, tmp_path / "file" / "out")
+        assert proc.returncode == 2 and proc.stdout == "", proc.stdout  # no table printed first
+        assert proc.stderr.strip().splitlines() == [
+            f"error: cannot write folder {tmp_path / 'file'}: {tmp_path / 'file'} is a file, not a folder"]
 
 
 def test_read_text_errors_name_the_file(tmp_path):

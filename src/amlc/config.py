@@ -394,9 +394,9 @@ def check_values(cfg: Mapping[str, Any]) -> None:
                              f"got {value!r}")
 
 
-def _suggest(key: str, known: Iterable[str]) -> str:
+def _suggest(key: str, known: Iterable[str], where: str = "") -> str:
     close = difflib.get_close_matches(key, list(known), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return f" (did you mean {where + close[0]!r}?)" if close else ""
 
 
 def _type_ok(default: Any, value: Any) -> bool:
@@ -419,7 +419,7 @@ def merge(base: dict[str, Any], update: Mapping[str, Any], where: str = "") -> d
     for key, value in update.items():
         name = f"{where}{key}"
         if key not in out:
-            raise InputError(f"unknown config key {name!r}{_suggest(str(key), out)}")
+            raise InputError(f"unknown config key {name!r}{_suggest(str(key), out, where)}")
         default = out[key]
         if isinstance(default, dict) and default:
             if not isinstance(value, Mapping):

@@ -33,7 +33,7 @@ from amlc.formats import load as load_styles
 from amlc.metric import format_table, per_entity
 from amlc.postprocess import postprocess_frame
 from amlc.sanity import check_value
-from amlc.tables import line_of, read_csv, write_text
+from amlc.tables import check_writable, line_of, read_csv, write_text
 
 
 def read_labels(path: str | Path) -> tuple[pd.DataFrame, bool]:
@@ -161,6 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise InputError("--styles applies to --raw alone; --predictions is scored as it is")
     if args.images and not Path(args.images).is_dir():
         raise InputError(f"image folder not found: {args.images}")
+    for out, what in ((args.metrics, "--metrics"), (args.report, "--report")):
+        if out:
+            check_writable(out, what)  # before the scoring, not after it
     result = evaluate(args.labels, args.predictions, args.raw, args.allow_missing, styles=args.styles)
     if result["rejected"]:
         line, value, why = result["rejected"][0]

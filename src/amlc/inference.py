@@ -241,18 +241,20 @@ def _config_changes(old: Mapping[str, Any], new: Mapping[str, Any], where: str =
     return keys
 
 
-def _save_config_beside(cfg: Mapping[str, Any], path: Path, log: Callable[[str], None]) -> None:
+def _save_config_beside(cfg: Mapping[str, Any], path: Path, log: Callable[[str], None],
+                        rows_written: int) -> None:
     import yaml
 
-    if path.exists():
+    if path.exists() and rows_written:  # a config that answered no row yet is simply replaced
         try:
             old = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except (yaml.YAMLError, UnicodeDecodeError):
             old = {}
         changed = _config_changes(old, cfg) if isinstance(old, Mapping) else ["(unreadable)"]
         if changed:
-            log(f"warning: this shard was started with another config ({', '.join(changed[:8])}"
-                f"{', ...' if len(changed) > 8 else ''} differ); rows already written keep the old one")
+            log(f"warning: this shard was started with another config (changed: {', '.join(changed[:8])}"
+                f"{', ...' if len(changed) > 8 else ''}); the {rows_written:,} row(s) already written keep "
+                f"the old one")
     save_config(cfg, path)
 
 
@@ -363,7 +365,7 @@ def run_shard(cfg: dict[str, Any], shard: int, num_shards: int, *,
         todo = part[~part["index"].isin(writer.done)]
         if len(todo):
             check_config(engine_name, cfg)  # a bad engine setting never reaches the saved config
-        _save_config_beside(cfg, out_dir / f"{stem}.config.yaml", log)
+        _save_config_beside(cfg, out_dir / f"{stem}.config.yaml", log, len(writer.done))
         done_before = len(part) - len(todo)
         counts: Counter = Counter(_reason_kind(r["reason"] or "") if not r["prediction"] else ""
                                   for r in writer.existing)

@@ -164,7 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "`python -m amlc.formats`. Default: Python's float style (\"500.0\")")
     parser.add_argument("--fill", default="none", choices=("none", "prior"),
                         help="prior: write each row left blank as its product group's most common "
-                             "training label (amlc.catalogue), for a leaderboard whose truth is never "
+                             "training label (the entity's where the group has none; amlc.catalogue), "
+                             "for a leaderboard whose truth is never "
                              "blank; none (default): leave blanks blank, the better bet when an "
                              "unprinted value's truth is blank")
     args = parser.parse_args(argv)

@@ -298,8 +298,23 @@ def make_dirs(folder: str | os.PathLike, what: str = "") -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+        if blocker is not None:  # the usual cause, said plainly (the system says "File exists")
+            raise InputError(f"cannot write {what or 'folder'} {folder}: {blocker} is a file, not a folder") from None
         raise unwritable(folder, exc, what or "folder") from None
     return folder
+
+
+def check_writable(path: str | os.PathLike, what: str = "output") -> Path:
+    """Fail now, not after the work, when `path` cannot be written: its folder cannot be made or
+    written, or the path is a folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"cannot write {what} {path}: it is a folder; give a file name")
+    make_dirs(path.parent)
+    if not os.access(path.parent, os.W_OK):
+        raise InputError(f"cannot write {what} {path}: its folder is not writable")
+    return path
 
 
 @contextmanager
@@ -311,6 +326,8 @@ def atomic_open(path: str | os.PathLike, newline: str | None = None) -> Iterator
     written (its folder cannot be made, is read-only, or the path is a folder) is an InputError.
     """
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"cannot write {path}: it is a folder; give a file name")
     make_dirs(path.parent)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -369,6 +369,12 @@ def _warn_once(message: str) -> None:
         print(message, file=sys.stderr)
 
 
+def check_config(cfg: Mapping[str, Any]) -> None:
+    """Before the runner writes anything (amlc.engines.check_config): the cache folder."""
+    section = {**DEFAULTS.get("ocr", {}), **(cfg.get("ocr") or {})}
+    check_cache_dir(str(section.get("cache_dir") or ""))
+
+
 def check_cache_dir(cache_dir: str) -> None:
     """InputError unless `cache_dir` (when set) is a folder this process can write: found at
     engine build, not as every row turning into "unreadable image"."""
