@@ -67,9 +67,9 @@ def _refuse_unapplied_thresholds(cfg, overrides, input_dir) -> None:
         if text.split("=", 1)[0].strip().startswith(("inference.thresholds", "inference.printed_threshold")):
             raise InputError(f"the override {text!r} would be ignored: {hint}, or drop it")
     wanted = (check_thresholds(cfg["inference"]["thresholds"]), float(cfg["inference"]["printed_threshold"]))
-    applied = _run_thresholds(input_dir, wanted[1])
     if not wanted[0] and wanted[1] == DEFAULTS["inference"]["printed_threshold"]:
         return  # the config asks for nothing beyond the defaults
+    applied = _run_thresholds(input_dir, wanted[1])
     if not applied or any(a != wanted for a in applied):
         got = f"{applied[0][0]}, {applied[0][1]}" if applied and applied[0] else "unknown"
         raise InputError(f"the config's inference.thresholds and printed_threshold ({wanted[0]}, "
@@ -105,18 +105,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     input_dir = args.input_dir or preds_dir(cfg)
     test = args.test_filename or resolve_path(cfg["data"]["test_csv"])
     output = args.output_filename or resolve_path(cfg["run"]["output_dir"]) / "raw.csv"
+    printed = float(cfg["inference"]["printed_threshold"])
+    thresholds = cfg["inference"]["thresholds"] if args.rethreshold else None
     if not args.rethreshold:
         _refuse_unapplied_thresholds(cfg, args.overrides, input_dir)
-    thresholds = cfg["inference"]["thresholds"] if args.rethreshold else None
-    if args.rethreshold:  # say what changes: the run's own thresholds are not kept
-        printed = float(cfg["inference"]["printed_threshold"])
+    else:  # say what changes: the run's own thresholds are not kept
         runs = {repr(a) for a in _run_thresholds(input_dir, printed) if a is not None}
         was = "; the run's: " + " / ".join(sorted(runs)) if runs else ""
         print(f"rethreshold: inference.thresholds {dict(thresholds or {})}, printed_threshold {printed:g}"
               f" (thresholds, printed_threshold{was})")
     result, frame = merge_to_csv(input_dir, test, output, fill_missing=args.fill_missing,
                                  thresholds=thresholds,
-                                 printed_threshold=float(cfg["inference"]["printed_threshold"]))
+                                 printed_threshold=printed)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     empty = frame["prediction"] == ""

@@ -139,10 +139,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             figs["exact_f1_styled"] = ocr_dev.exact_f1(part, sub_styled)
         figs["ceiling"] = ocr_dev.ceiling(part)
         if part[0].printed is not None:
-            a = figs["answer_all"]
-            print(f"  answering every row with a candidate instead: acc {a['accuracy_printed']:.3f}, "
-                  f"F1 blank-aware {a['f1_blank_aware']:.4f}, never-blank {a['f1_never_blank']:.4f}, "
-                  f"unprinted blank {a['unprinted_blank']}/{a['unprinted_rows']}")
             print("\n".join(policy_table(part, [answers[i] for i in idx], threshold)))
         print("\n".join(ocr_dev.timing_line({f: t for f, t in timings.items() if f in {r.file for r in part}},
                                             sizes)))
@@ -169,15 +165,18 @@ def policy_table(rows, answers, printed_threshold: float, precision: float = 0.9
     answer_all = [a.prediction for a in answers]
     filled = [p or catalogue.prior_value(r.entity, r.group) for r, p in zip(rows, answer_all)]
     sure = [ocr_dev.decide(a, 0.0, precision) for a in answers]
-    lines = [f"  {'policy':<44}{'answered':>9}{'precision':>10}{'F1 blank':>9}{'F1 never':>9}"]
+    lines = [f"  {'policy':<44}{'answered':>9}{'precision':>10}{'acc':>7}{'F1 blank':>9}{'F1 never':>9}"
+             f"{'unprinted blank':>16}"]
     for name, preds in [(f"default (printed_threshold {printed_threshold})", default),
+                        ("every row with a candidate (threshold 0)", answer_all),
                         ("never blank: answer all, --fill prior", filled),
                         (f"precision: confidence >= {precision}", sure)]:
         f = ocr_dev.figures(rows, preds)
         answered = sum(bool(p) for p in preds)
         prec = f["right"] / answered if answered else 0.0
-        lines.append(f"  {name:<44}{answered / len(rows):>9.3f}{prec:>10.3f}{f['f1_blank_aware']:>9.4f}"
-                     f"{f['f1_never_blank']:>9.4f}")
+        lines.append(f"  {name:<44}{answered / len(rows):>9.3f}{prec:>10.3f}{f['accuracy_printed']:>7.3f}"
+                     f"{f['f1_blank_aware']:>9.4f}{f['f1_never_blank']:>9.4f}"
+                     f"{f['unprinted_blank']:>11}/{f['unprinted_rows']:<4}")
     return lines
 
 

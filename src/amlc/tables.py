@@ -305,15 +305,16 @@ def make_dirs(folder: str | os.PathLike, what: str = "") -> Path:
     return folder
 
 
-def check_writable(path: str | os.PathLike, what: str = "output") -> Path:
+def check_writable(path: str | os.PathLike, what: str = "") -> Path:
     """Fail now, not after the work, when `path` cannot be written: its folder cannot be made or
-    written, or the path is a folder."""
+    written, or the path is a folder (atomic_open checks this; a command may call it up front)."""
     path = Path(path)
+    name = f"{what + ' ' if what else ''}{path}"
     if path.is_dir():
-        raise InputError(f"cannot write {what} {path}: it is a folder; give a file name")
+        raise InputError(f"cannot write {name}: it is a folder; give a file name")
     make_dirs(path.parent)
     if not os.access(path.parent, os.W_OK):
-        raise InputError(f"cannot write {what} {path}: its folder is not writable")
+        raise InputError(f"cannot write {name}: its folder is not writable")
     return path
 
 
@@ -325,10 +326,7 @@ def atomic_open(path: str | os.PathLike, newline: str | None = None) -> Iterator
     crash or Ctrl-C never leaves a half-written file under the final name. A path that cannot be
     written (its folder cannot be made, is read-only, or the path is a folder) is an InputError.
     """
-    path = Path(path)
-    if path.is_dir():
-        raise InputError(f"cannot write {path}: it is a folder; give a file name")
-    make_dirs(path.parent)
+    path = check_writable(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:

@@ -371,8 +371,7 @@ def _warn_once(message: str) -> None:
 
 def check_config(cfg: Mapping[str, Any]) -> None:
     """Before the runner writes anything (amlc.engines.check_config): the cache folder."""
-    section = {**DEFAULTS.get("ocr", {}), **(cfg.get("ocr") or {})}
-    check_cache_dir(str(section.get("cache_dir") or ""))
+    check_cache_dir(str(settings_of(cfg.get("ocr"))["cache_dir"] or ""))
 
 
 def check_cache_dir(cache_dir: str) -> None:
@@ -503,12 +502,8 @@ class OcrEngine:
     name: str = "ocr"
 
     def __post_init__(self) -> None:
-        from amlc.config import DEFAULTS
-
-        section = dict(DEFAULTS.get("ocr", {}))
-        section.update(self.cfg.get("ocr", {}) if "ocr" in self.cfg else {})
-        self.settings = settings_of(section)
-        check_cache_dir(str(self.settings.get("cache_dir") or ""))
+        self.settings = settings_of(self.cfg.get("ocr"))
+        check_cache_dir(str(self.settings["cache_dir"] or ""))
         self.range_policy = str(self.cfg.get("postprocess", {}).get("range_policy", "max"))
         self.model = load_model()
         self._ranked: dict[tuple, list] = {}

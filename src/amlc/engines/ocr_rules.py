@@ -577,8 +577,7 @@ def features(c: Candidate, boxes: Sequence[Box], entity: str, cands: Sequence[Ca
     f["rival"] = rival if rival > f["keyword"] else 0.0
     f["context"] = _context(c, boxes, neighbours) if entity in (
         "item_weight", "item_volume", "maximum_weight_recommendation") else 0.0
-    own = [boxes[i] for i in c.boxes]
-    size = max(b.text_height for b in own)
+    size = max(boxes[i].text_height for i in c.boxes)
     f["size"] = max(-1.0, min(1.0, math.log(max(size, 1.0) / max(median_size, 1.0))))
     # reading order says something on a pack (the net quantity comes early), nothing on a drawing
     f["first"] = 0.0 if entity in DIMENSIONS else 1.0 / (1 + c.order)
